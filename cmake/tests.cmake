@@ -1,0 +1,40 @@
+# Test layout: tests/unit/<module>/*.cpp -> test_<module> linked to nanovllm_<module>;
+# tests/e2e/*.cpp -> test_e2e; tests/gpu/*.cpp -> test_gpu (ctest label "gpu"; its tests skip
+# themselves where no GPU is present). Tests find ../shared through NANOVLLM_SHARED_DIR.
+find_package(GTest REQUIRED)
+include(GoogleTest)
+
+get_filename_component(NANOVLLM_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared ABSOLUTE)
+set(test_defs NANOVLLM_SHARED_DIR="${NANOVLLM_SHARED_DIR}"
+              NANOVLLM_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+              NANOVLLM_BINARY_DIR="${CMAKE_BINARY_DIR}")
+
+function(nanovllm_test name sources labels)
+  add_executable(${name} ${sources})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE ${test_defs})
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+                       PROPERTIES LABELS "${labels}" TIMEOUT 900)
+endfunction()
+
+file(GLOB unit_dirs LIST_DIRECTORIES true ${CMAKE_SOURCE_DIR}/tests/unit/*)
+foreach(dir ${unit_dirs})
+  if(IS_DIRECTORY ${dir})
+    get_filename_component(module ${dir} NAME)
+    file(GLOB sources CONFIGURE_DEPENDS ${dir}/*.cpp)
+    if(sources)
+      nanovllm_test(test_${module} "${sources}" "unit" nanovllm_${module})
+    endif()
+  endif()
+endforeach()
+
+file(GLOB e2e_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/*.cpp)
+if(e2e_sources)
+  nanovllm_test(test_e2e "${e2e_sources}" "e2e" nanovllm_cli)
+endif()
+
+file(GLOB gpu_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/gpu/*.cpp)
+if(gpu_sources)
+  nanovllm_test(test_gpu "${gpu_sources}" "gpu" nanovllm_cli)
+endif()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the build and tests need, pinned; idempotent. Debian packages for the
+# product, PyPI packages for test tooling only. Then configures and builds into ./build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  cmake=3.25.1-1 g++ make pkg-config git python3 python3-pip
+  libopenblas-dev=0.3.21+ds-4
+  nlohmann-json3-dev=3.11.2-2
+  libxxhash-dev=0.8.1-1
+  libcli11-dev=2.1.2+ds-1
+  libpcre2-dev=10.42-1+deb12u2
+  libutf8proc-dev=2.8.0-1
+  libgtest-dev=1.12.1-0.2 libgmock-dev=1.12.1-0.2
+)
+PIP_PACKAGES=(
+  tokenizers==0.23.3
+  transformers==5.24.0
+  jinja2==3.1.6
+  numpy==2.4.6
+  safetensors==0.8.0
+)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Versions are pinned where Debian 12 carries them; fall back to the distribution's version if a
+# point release has moved on (the version is printed either way).
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"; then
+  $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]%%=*}"
+fi
+python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 | grep -v "Running pip as the 'root'" || true
+
+if [ "${NANOVLLM_SKIP_BUILD:-0}" != 1 ]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+  cmake --build build -j "$(nproc)"
+fi

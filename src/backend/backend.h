@@ -1,0 +1,99 @@
+#pragma once
+// The interface every compute backend implements (cpu now, cuda next). One virtual call per op;
+// each op is a stateless function of views, so a backend keeps no per-step state and the model
+// code is identical on every device. Shapes: T tokens in the step, H hidden size, D head_dim,
+// Hq/Hkv query/KV heads, V vocab, S sampled rows. Activations are in activation_dtype().
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/batch.h"
+#include "core/paged_kv.h"
+#include "core/tensor.h"
+
+namespace nanovllm {
+
+struct MemoryInfo {
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+};
+
+// What qkv_rope_store needs to know about the attention block.
+struct QkvSpec {
+  int32_t num_heads = 0;     // Hq
+  int32_t num_kv_heads = 0;  // Hkv
+  int32_t head_dim = 0;      // D
+  Tensor q_norm;             // [D] per-head RMSNorm weight (Qwen3), or undefined
+  Tensor k_norm;             // [D] or undefined
+  float norm_eps = 1e-6f;
+  Tensor inv_freq;           // [D/2] float32 RoPE inverse frequencies (NeoX / rotate-half pairing)
+};
+
+// A recorded sequence of launches that can be replayed with the same buffers (CUDA graphs).
+class CapturedStep {
+ public:
+  virtual ~CapturedStep() = default;
+  virtual void replay() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+  // The dtype activations and weights are computed in for a model stored in model_dtype.
+  virtual DType activation_dtype(DType model_dtype) const = 0;
+
+  // ---- memory ----
+  virtual Buffer allocate(size_t bytes) = 0;
+  virtual void copy_from_host(void* device_dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* device_src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+  virtual MemoryInfo memory_info() const = 0;
+  // Peak bytes allocated by the device since the last reset (for KV sizing after warm-up).
+  virtual size_t peak_allocated_bytes() const { return 0; }
+
+  // ---- ops ----
+  // out[T, H] = table[ids[t], :]; ids int32 [T]; table [V, H]
+  virtual void embedding(const Tensor& ids, const Tensor& table, Tensor out) = 0;
+  // out[T, H] = x / rms(x) * weight[H]
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) = 0;
+  // residual[T, H] += x; out[T, H] = rms_norm(residual) * weight
+  virtual void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
+                            Tensor out) = 0;
+  // out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]); out may be F32 when x and w are 16-bit.
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) = 0;
+  // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]; gate_up [T, 2I]
+  virtual void silu_mul(const Tensor& gate_up, Tensor out) = 0;
+  // qkv [T, (Hq + 2 Hkv) D] -> q_out [T, Hq D] with optional per-head q/k RMSNorm and RoPE at
+  // positions (int32 [T]); K (normed, roped) and V are stored, quantized when kv.dtype is, at
+  // slot_mapping (int64 [T], -1 skipped).
+  virtual void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
+                              const Tensor& slot_mapping, const PagedKvLayer& kv,
+                              Tensor q_out) = 0;
+  // out[T, Hq D] = causal softmax(q . k * scale) . v over the paged cache (see AttentionMeta).
+  virtual void paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
+                               float scale, Tensor out) = 0;
+  // out[S, H] = x[indices[s], :]; indices int32 [S]
+  virtual void gather_rows(const Tensor& x, const Tensor& indices, Tensor out) = 0;
+  // Picks one token per logits row (float32 [S, V]) into host out_token_ids[S].
+  virtual void sample(const Tensor& logits, std::span<const SamplingRow> rows,
+                      int32_t* out_token_ids) = 0;
+
+  // ---- graphs ----
+  // Records the launches `step` makes for replay; nullptr where the backend cannot (CPU).
+  virtual std::unique_ptr<CapturedStep> capture(const std::function<void()>& step) {
+    (void)step;
+    return nullptr;
+  }
+};
+
+// "cpu", "cuda" or "auto" (cuda when a GPU is present and the build has it, else cpu).
+std::unique_ptr<Backend> make_backend(const std::string& device);
+bool cuda_available();
+
+}  // namespace nanovllm
