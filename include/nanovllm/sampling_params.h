@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,7 @@ struct SamplingParams {
   float temperature = 1.0f;  // 0 means greedy
   int32_t top_k = -1;        // -1 or 0: all tokens
   float top_p = 1.0f;        // (0, 1]
-  uint64_t seed = 0;         // reproducible per request
+  std::optional<uint64_t> seed;  // unset: derived from the request id (still reproducible)
   int32_t max_tokens = 64;
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;

@@ -1,0 +1,85 @@
+#pragma once
+// The library API, mirroring nano-vllm's LLM: generate() for offline batches, and the step-wise
+// add_request/step/is_finished that the server and CLI drive.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "nanovllm/config.h"
+#include "nanovllm/sampling_params.h"
+
+namespace nanovllm {
+
+class LLMEngine;
+
+// A prompt is text (tokenized with the model's tokenizer) or token ids used as they are.
+using Prompt = std::variant<std::string, std::vector<int32_t>>;
+
+struct RequestOutput {
+  int64_t request_id = 0;
+  std::vector<int32_t> prompt_token_ids;
+  std::string text;                // the completion, decoded
+  std::vector<int32_t> token_ids;  // the completion's tokens
+  std::string finish_reason;       // "stop" (eos, stop id or string), "length", or "" while running
+  bool finished = false;
+};
+
+// Counters of the whole run so far (what a benchmark reports).
+struct EngineStats {
+  int64_t prompt_tokens = 0;        // prompt tokens computed (cache hits excluded)
+  int64_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+  int64_t generated_tokens = 0;
+  int64_t preemptions = 0;
+  int64_t num_kv_blocks = 0;
+  int64_t kv_block_size = 0;
+  int64_t kv_bytes_per_token = 0;  // all layers, K and V, scales included
+  int64_t peak_device_bytes = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+  std::string device;        // "cpu" or "cuda"
+  std::string kv_cache_dtype;  // resolved, e.g. "bf16", "int8"
+};
+
+class LLM {
+ public:
+  // model: a Hugging Face folder or .gguf file; may be empty when config.preset is set.
+  explicit LLM(const std::string& model, Config config = {});
+  explicit LLM(Config config);
+  ~LLM();
+  LLM(LLM&&) noexcept;
+  LLM& operator=(LLM&&) noexcept;
+
+  // One SamplingParams for all prompts, or one per prompt. Outputs are in submission order.
+  std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts,
+                                      const std::vector<SamplingParams>& params,
+                                      bool show_progress = false);
+  std::vector<RequestOutput> generate(const std::vector<Prompt>& prompts,
+                                      const SamplingParams& params = {},
+                                      bool show_progress = false);
+
+  int64_t add_request(const Prompt& prompt, const SamplingParams& params);
+  // Runs one engine step; returns the requests that made progress (new tokens) in it, finished
+  // ones with finished = true.
+  std::vector<RequestOutput> step();
+  bool is_finished() const;
+  void abort_request(int64_t request_id);
+
+  // Log-probability of each token given those before it (NaN for the first), from the engine's
+  // own forward pass. Runs outside the scheduler; the engine must be idle.
+  std::vector<double> score(const std::vector<int32_t>& token_ids);
+  // Next-token log-probabilities for every position: [n, vocab] row-major (for eval).
+  std::vector<float> prompt_logprobs(const std::vector<int32_t>& token_ids);
+
+  std::vector<int32_t> encode(const std::string& text, bool add_special_tokens = true) const;
+  std::string decode(const std::vector<int32_t>& ids) const;
+  const Config& config() const;
+  EngineStats stats() const;
+  void reset_stats();
+
+ private:
+  std::unique_ptr<LLMEngine> engine_;
+};
+
+}  // namespace nanovllm
