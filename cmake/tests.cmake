@@ -38,3 +38,24 @@ file(GLOB gpu_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/gpu/*.cpp)
 if(gpu_sources)
   nanovllm_test(test_gpu "${gpu_sources}" "gpu" nanovllm_cli)
 endif()
+
+# tests/tools/<name>.cpp -> small executables that Python tests drive (linked to everything).
+file(GLOB tool_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/tools/*.cpp)
+foreach(src ${tool_sources})
+  get_filename_component(tool ${src} NAME_WE)
+  add_executable(${tool} ${src})
+  target_link_libraries(${tool} PRIVATE nanovllm_cli)
+  target_compile_definitions(${tool} PRIVATE ${test_defs})
+endforeach()
+
+# tests/python/test_*.py -> one ctest each, run with pytest; they find the binaries through
+# NANOVLLM_BINARY_DIR and ../shared through NANOVLLM_SHARED_DIR.
+find_package(Python3 COMPONENTS Interpreter)
+file(GLOB py_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/python/test_*.py)
+foreach(py ${py_tests})
+  get_filename_component(name ${py} NAME_WE)
+  add_test(NAME py_${name} COMMAND ${Python3_EXECUTABLE} -m pytest -q -x ${py})
+  set_tests_properties(py_${name} PROPERTIES LABELS "python"
+    ENVIRONMENT "NANOVLLM_BINARY_DIR=${CMAKE_BINARY_DIR};NANOVLLM_SHARED_DIR=${NANOVLLM_SHARED_DIR};NANOVLLM_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    TIMEOUT 900)
+endforeach()

@@ -20,6 +20,7 @@ PIP_PACKAGES=(
   jinja2==3.1.6
   numpy==2.4.6
   safetensors==0.8.0
+  pytest==8.3.4
 )
 
 SUDO=""
