@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -59,18 +60,51 @@ std::vector<int32_t> check_inputs(const Tensor& q, const PagedKvLayer& kv,
   return seq_of;
 }
 
+// Every FP8 e4m3 code decoded once (an immutable table: a lookup beats the bit decoding).
+const std::array<float, 256> kFp8Values = [] {
+  std::array<float, 256> t{};
+  for (int c = 0; c < 256; ++c) t[size_t(c)] = fp8_e4m3_decode(uint8_t(c));
+  return t;
+}();
+
 // q[D] . k_raw[D] over the stored (unscaled) values of one cache row.
 template <KvDType T>
 inline float dot_raw(const float* q, const void* k, int64_t D) {
   float s = 0.f;
-  for (int64_t i = 0; i < D; ++i) s += q[i] * kv_load_raw(k, T, i);
+  if constexpr (T == KvDType::FP8_E4M3) {
+    const uint8_t* b = static_cast<const uint8_t*>(k);
+    for (int64_t i = 0; i < D; ++i) s += q[i] * kFp8Values[b[i]];
+  } else if constexpr (T == KvDType::INT4) {
+    const uint8_t* b = static_cast<const uint8_t*>(k);
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < D / 2; ++i)
+      s += q[2 * i] * float(int4_low(b[i])) + q[2 * i + 1] * float(int4_high(b[i]));
+    if (D & 1) s += q[D - 1] * float(int4_low(b[D / 2]));
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < D; ++i) s += q[i] * kv_load_raw(k, T, i);
+  }
   return s;
 }
 
 // acc[D] += w * v_raw[D]
 template <KvDType T>
 inline void axpy_raw(float w, const void* v, int64_t D, float* acc) {
-  for (int64_t i = 0; i < D; ++i) acc[i] += w * kv_load_raw(v, T, i);
+  if constexpr (T == KvDType::FP8_E4M3) {
+    const uint8_t* b = static_cast<const uint8_t*>(v);
+    for (int64_t i = 0; i < D; ++i) acc[i] += w * kFp8Values[b[i]];
+  } else if constexpr (T == KvDType::INT4) {
+    const uint8_t* b = static_cast<const uint8_t*>(v);
+#pragma omp simd
+    for (int64_t i = 0; i < D / 2; ++i) {
+      acc[2 * i] += w * float(int4_low(b[i]));
+      acc[2 * i + 1] += w * float(int4_high(b[i]));
+    }
+    if (D & 1) acc[D - 1] += w * float(int4_low(b[D / 2]));
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < D; ++i) acc[i] += w * kv_load_raw(v, T, i);
+  }
 }
 
 // Per-thread scratch of one work item: scores [G, block_size], running max/sum [G], acc [G, D].
