@@ -1,0 +1,58 @@
+#pragma once
+// The CUDA backend: the Backend ops as CUDA kernels (one file per op) plus cuBLASLt for the
+// matrix products, all enqueued on one stream the backend owns, capturable into CUDA graphs.
+// Plain C++ header: no CUDA types, so the engine and tests include it without nvcc.
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace nanovllm {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device = 0);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device::CUDA; }
+  std::string name() const override { return "cuda"; }
+  // BF16 -> BF16, F16 -> F16, anything else F32.
+  DType activation_dtype(DType model_dtype) const override;
+
+  Buffer allocate(size_t bytes) override;
+  void copy_from_host(void* device_dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* device_src, size_t bytes) override;
+  void synchronize() override;
+  MemoryInfo memory_info() const override;
+  size_t peak_allocated_bytes() const override;
+  void reset_peak_allocated_bytes();
+
+  void embedding(const Tensor& ids, const Tensor& table, Tensor out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) override;
+  void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
+                    Tensor out) override;
+  void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) override;
+  void silu_mul(const Tensor& gate_up, Tensor out) override;
+  void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
+                      const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out) override;
+  // Decode batches (max_query_len == 1) take the split-K kernel, anything else the tiled one.
+  // Under graph capture, meta.max_context_len must bound the context of every replay (it sizes
+  // the split-K grid; longer contexts stay correct, only slower).
+  void paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
+                       float scale, Tensor out) override;
+  void gather_rows(const Tensor& x, const Tensor& indices, Tensor out) override;
+  void sample(const Tensor& logits, std::span<const SamplingRow> rows,
+              int32_t* out_token_ids) override;
+
+  // Runs `step` once eagerly (so workspaces reach their size), then records its launches.
+  std::unique_ptr<CapturedStep> capture(const std::function<void()>& step) override;
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+bool cuda_device_present();
+std::unique_ptr<Backend> make_cuda_backend(int device = 0);
+
+}  // namespace nanovllm

@@ -1,0 +1,58 @@
+#pragma once
+// Launchers of the CUDA backend's kernels, callable from plain C++. Inputs are validated by
+// CudaBackend before these are called; every launcher enqueues on `stream`, never allocates and
+// never synchronizes, so all of them can be captured into a CUDA graph.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace nanovllm::cuda {
+
+// out[R, C] = src[indices[r], :] (int32 indices; rows outside [0, src rows) give zeros).
+void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, cudaStream_t stream);
+
+// residual == nullptr: out = x / rms(x) * w. Otherwise residual += x, out = norm(residual) * w.
+void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
+                     cudaStream_t stream);
+
+// out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
+void launch_silu_mul(const Tensor& gate_up, Tensor out, cudaStream_t stream);
+
+// out[T, N] += bias[N]
+void launch_add_bias(const Tensor& bias, Tensor out, cudaStream_t stream);
+
+void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
+                           const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out,
+                           cudaStream_t stream);
+
+// Split-K workspace of decode attention: floats needed for `num_splits` partitions.
+int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,
+                                          int32_t num_splits);
+// How many context partitions decode attention uses for a maximum context length.
+int32_t decode_attention_splits(int32_t max_context_len);
+// Whether the decode kernel has a fast path for this head_dim (else the tiled kernel runs).
+bool decode_attention_supported(int32_t head_dim, int32_t group_size);
+
+// q [T, Hq, D] with T == num_seqs (one token each). workspace: decode_attention_workspace_floats.
+void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
+                             float scale, Tensor out, float* workspace, int32_t num_splits,
+                             cudaStream_t stream);
+
+// Any mix of query lengths (prefill, chunked prefill, decode), causal, over the paged cache.
+void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
+                              float scale, Tensor out, cudaStream_t stream);
+
+// Device-side parameters of one sampled row (SamplingRow widened for the kernel).
+struct DeviceSamplingRow {
+  float temperature;
+  int32_t top_k;
+  float top_p;
+  float uniform;  // uniform_from_counter(seed, step), drawn on the host
+};
+// logits float32 [S, V] -> token_ids int32 [S] on the device.
+void launch_sample(const Tensor& logits, const DeviceSamplingRow* rows, int32_t* token_ids,
+                   cudaStream_t stream);
+
+}  // namespace nanovllm::cuda

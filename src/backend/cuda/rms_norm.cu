@@ -1,0 +1,87 @@
+// RMSNorm and the fused residual add + RMSNorm: one block per row, FP32 sums, 16-byte accesses.
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace nanovllm::cuda {
+namespace {
+
+// x, residual, out: [T, H] of T; weight: [H] of W (T or float). With residual: residual += x
+// (rounded to T, as stored) and the norm is taken of the new residual. out may alias x.
+template <class T, class W, int VEC, bool kResidual>
+__global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ weight, float eps,
+                                int64_t H, T* out) {
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x;
+  const T* xr = x + row * H;
+  T* rr = kResidual ? residual + row * H : nullptr;
+  T* orow = out + row * H;
+  float ss = 0.f;
+  for (int64_t c = int64_t(threadIdx.x) * VEC; c < H; c += int64_t(blockDim.x) * VEC) {
+    Vec<T, VEC> v = load_vec<T, VEC>(xr + c);
+    if constexpr (kResidual) {
+      Vec<T, VEC> r = load_vec<T, VEC>(rr + c);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) r.v[i] = from_f<T>(to_f(r.v[i]) + to_f(v.v[i]));
+      store_vec<T, VEC>(rr + c, r);
+      v = r;
+    }
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      const float f = to_f(v.v[i]);
+      ss += f * f;
+    }
+  }
+  ss = block_sum(ss, scratch);
+  const float inv = rsqrtf(ss / float(H) + eps);
+  // Second pass re-reads what this same thread read (or wrote) in the first.
+  const T* src = kResidual ? rr : xr;
+  for (int64_t c = int64_t(threadIdx.x) * VEC; c < H; c += int64_t(blockDim.x) * VEC) {
+    Vec<T, VEC> v = load_vec<T, VEC>(src + c);
+    Vec<T, VEC> o;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      float w;
+      if constexpr (std::is_same_v<W, float>) w = weight[c + i];
+      else w = to_f(weight[c + i]);
+      o.v[i] = from_f<T>(to_f(v.v[i]) * inv * w);
+    }
+    store_vec<T, VEC>(orow + c, o);
+  }
+}
+
+template <class T, class W, int VEC>
+void launch_typed(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
+                  cudaStream_t stream) {
+  const int64_t T_ = x.dim(0), H = x.dim(1);
+  const int threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, (H / VEC + 31) / 32 * 32)));
+  if (residual)
+    rms_norm_kernel<T, W, VEC, true><<<unsigned(T_), threads, 0, stream>>>(
+        x.ptr<const T>(), residual->ptr<T>(), weight.ptr<const W>(), eps, H, out.ptr<T>());
+  else
+    rms_norm_kernel<T, W, VEC, false><<<unsigned(T_), threads, 0, stream>>>(
+        x.ptr<const T>(), nullptr, weight.ptr<const W>(), eps, H, out.ptr<T>());
+}
+
+}  // namespace
+
+void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
+                     cudaStream_t stream) {
+  if (x.dim(0) == 0) return;
+  const char* op = residual ? "add_rms_norm" : "rms_norm";
+  dispatch_act(x.dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    const int vec = vec_width(sizeof(T), x.dim(1),
+                              {x.data, out.data, residual ? residual->data : nullptr});
+    auto go = [&](auto wtag) {
+      using W = decltype(wtag);
+      if (vec == 1) launch_typed<T, W, 1>(x, residual, weight, eps, out, stream);
+      else launch_typed<T, W, 16 / sizeof(T)>(x, residual, weight, eps, out, stream);
+    };
+    if (weight.dtype == DType::F32) go(float{});
+    else go(T{});
+  });
+  check_launch(op);
+}
+
+}  // namespace nanovllm::cuda

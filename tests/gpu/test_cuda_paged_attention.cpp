@@ -1,0 +1,121 @@
+// paged_attention on the GPU against the CPU backend (and, in F32, against the double-precision
+// reference over the stored cache): decode batches (split-K kernel), prefill with cached
+// prefixes, mixed batches, pure prefill; every KV dtype, GQA ratios 1/2/4/8, head_dim 64 and 128
+// (and 8/32/256 through the tiled kernel), block sizes 16 and 256, odd lengths.
+#include "attention_case_runner.h"
+
+namespace nanovllm {
+namespace {
+
+using namespace gpu_test;
+
+constexpr KvDType kKvDtypes[] = {KvDType::F32, KvDType::F16, KvDType::BF16,
+                                 KvDType::INT8, KvDType::FP8_E4M3, KvDType::INT4};
+
+std::string describe(const testing::PagedAttentionSpec& s, DType dt) {
+  std::string q, c;
+  for (size_t i = 0; i < s.q_lens.size(); ++i) {
+    q += std::to_string(s.q_lens[i]) + ",";
+    c += std::to_string(s.context_lens[i]) + ",";
+  }
+  return std::string(dname(dt)) + " kv=" + std::string(kv_dtype_name(s.dtype)) + " Hq=" +
+         std::to_string(s.num_heads) + " Hkv=" + std::to_string(s.num_kv_heads) + " D=" +
+         std::to_string(s.head_dim) + " bs=" + std::to_string(s.block_size) + " q=[" + q +
+         "] ctx=[" + c + "]";
+}
+
+void check_case(Gpu& gpu, Backend& cpu, const testing::PagedAttentionSpec& spec, DType dt,
+                uint64_t seed) {
+  SCOPED_TRACE(describe(spec, dt));
+  testing::PagedAttentionCase c = testing::make_paged_attention_case(spec, seed);
+  const float scale = 1.f / std::sqrt(float(spec.head_dim));
+  AttentionResult r = run_attention_case(gpu, cpu, c, dt, scale);
+  ASSERT_TRUE(all_finite(r.gpu)) << "NaN/Inf (or an unwritten output) in the GPU result";
+  EXPECT_LT(normalized_error(r.gpu, r.cpu), tolerance(dt, 2e-5));
+  if (dt == DType::F32) {
+    std::vector<double> ref = testing::reference_attention(c, testing::KvValues::Stored, scale);
+    EXPECT_LT(normalized_error(r.gpu, ref), 2e-5) << "vs double reference";
+  }
+}
+
+TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 1;
+  for (KvDType kvt : kKvDtypes)
+    for (int32_t bs : {16, 256})
+      for (int32_t D : {64, 128})
+        for (int32_t G : {1, 2, 4, 8})
+          for (DType dt : {DType::F32, DType::BF16}) {
+            testing::PagedAttentionSpec s;
+            s.q_lens = {1, 1, 1, 1, 1, 1, 1};
+            s.context_lens = {1, 7, 97, bs - 1, bs + 1, 600, 1100};
+            s.num_kv_heads = 2;
+            s.num_heads = 2 * G;
+            s.head_dim = D;
+            s.block_size = bs;
+            s.dtype = kvt;
+            check_case(gpu, *cpu, s, dt, seed++);
+          }
+}
+
+TEST(CudaPagedAttention, DecodeF16AndOddHeadDims) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 1000;
+  for (KvDType kvt : kKvDtypes)
+    for (int32_t D : {8, 32, 64, 256}) {
+      testing::PagedAttentionSpec s;
+      s.q_lens = {1, 1, 1};
+      s.context_lens = {1, 17, 530};
+      s.num_kv_heads = 4;
+      s.num_heads = 8;
+      s.head_dim = D;
+      s.dtype = kvt;
+      check_case(gpu, *cpu, s, DType::F16, seed++);
+    }
+}
+
+TEST(CudaPagedAttention, PrefillWithPrefixAndMixedBatches) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 2000;
+  for (KvDType kvt : kKvDtypes)
+    for (int32_t bs : {16, 256})
+      for (int32_t D : {64, 128})
+        for (int32_t G : {1, 2, 4, 8})
+          for (DType dt : {DType::F32, DType::BF16}) {
+            testing::PagedAttentionSpec s;
+            // pure prefill, prefill after a cached prefix, a decode row, an odd chunk
+            s.q_lens = {97, 7, 1, bs + 1, 33};
+            s.context_lens = {97, 7 + bs - 1, 300, bs + 1 + 50, 33};
+            s.num_kv_heads = 2;
+            s.num_heads = 2 * G;
+            s.head_dim = D;
+            s.block_size = bs;
+            s.dtype = kvt;
+            check_case(gpu, *cpu, s, dt, seed++);
+          }
+}
+
+TEST(CudaPagedAttention, F16Prefill) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  testing::PagedAttentionSpec s;
+  s.q_lens = {64, 5};
+  s.context_lens = {200, 5};
+  s.num_kv_heads = 2;
+  s.num_heads = 14;  // G = 7
+  s.head_dim = 128;
+  for (KvDType kvt : kKvDtypes) {
+    s.dtype = kvt;
+    check_case(gpu, *cpu, s, DType::F16, 3000 + int(kvt));
+  }
+}
+
+}  // namespace
+}  // namespace nanovllm
