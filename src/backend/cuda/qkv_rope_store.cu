@@ -55,7 +55,7 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
   const W* norm = is_q ? q_norm : (is_k ? k_norm : nullptr);
   if (norm) {
     ss = warp_sum(ss);
-    const float inv = rsqrtf(ss / float(D) + a.eps);
+    const float inv = 1.f / sqrtf(ss / float(D) + a.eps);
     for (int d = lane; d < D; d += 32) buf[d] = buf[d] * inv * weight_at(norm, d);
   }
   __syncwarp();

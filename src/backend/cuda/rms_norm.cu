@@ -33,7 +33,7 @@ __global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ w
     }
   }
   ss = block_sum(ss, scratch);
-  const float inv = rsqrtf(ss / float(H) + eps);
+  const float inv = 1.f / sqrtf(ss / float(H) + eps);
   // Second pass re-reads what this same thread read (or wrote) in the first.
   const T* src = kResidual ? rr : xr;
   for (int64_t c = int64_t(threadIdx.x) * VEC; c < H; c += int64_t(blockDim.x) * VEC) {
