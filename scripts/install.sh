@@ -21,6 +21,7 @@ PIP_PACKAGES=(
   numpy==2.4.6
   safetensors==0.8.0
   pytest==8.3.4
+  gguf==0.19.0  # reference for GGUF dequantization (tests/fixtures/gguf/make_dequant_reference.py)
 )
 
 SUDO=""
