@@ -42,9 +42,10 @@ double BlockManager::hit_rate() const {
   return total == 0 ? 0.0 : double(hit_tokens_) / double(total);
 }
 
-std::vector<int32_t> BlockManager::match_prefix(std::span<const int32_t> token_ids) const {
+std::vector<int32_t> BlockManager::match_prefix(std::span<const int32_t> token_ids,
+                                                bool use_prefix_cache) const {
   std::vector<int32_t> hits;
-  if (!enable_prefix_caching_) return hits;
+  if (!enable_prefix_caching_ || !use_prefix_cache) return hits;
   const size_t num_full = token_ids.size() / size_t(block_size_);
   uint64_t prev_hash = 0;
   for (size_t i = 0; i < num_full; ++i) {
@@ -63,8 +64,8 @@ std::vector<int32_t> BlockManager::match_prefix(std::span<const int32_t> token_i
   return hits;
 }
 
-bool BlockManager::can_allocate(std::span<const int32_t> token_ids) const {
-  const std::vector<int32_t> hits = match_prefix(token_ids);
+bool BlockManager::can_allocate(std::span<const int32_t> token_ids, bool use_prefix_cache) const {
+  const std::vector<int32_t> hits = match_prefix(token_ids, use_prefix_cache);
   int64_t needed = blocks_for(int64_t(token_ids.size())) - int64_t(hits.size());
   for (int32_t id : hits)
     if (blocks_[size_t(id)].ref_count == 0) ++needed;  // a free cached block still leaves the free list
@@ -95,13 +96,14 @@ void BlockManager::release(int32_t block_id) {
   }
 }
 
-int32_t BlockManager::allocate(std::span<const int32_t> token_ids, std::vector<int32_t>& block_table) {
+int32_t BlockManager::allocate(std::span<const int32_t> token_ids, std::vector<int32_t>& block_table,
+                               bool use_prefix_cache) {
   NANOVLLM_CHECK(block_table.empty(), "BlockManager::allocate: the block table already holds ",
                  block_table.size(), " blocks (expected an unallocated sequence)");
   NANOVLLM_CHECK(!token_ids.empty(), "BlockManager::allocate: no tokens");
-  NANOVLLM_CHECK(can_allocate(token_ids), "BlockManager::allocate: ", blocks_for(int64_t(token_ids.size())),
+  NANOVLLM_CHECK(can_allocate(token_ids, use_prefix_cache), "BlockManager::allocate: ", blocks_for(int64_t(token_ids.size())),
                  " blocks needed, ", free_.size(), " free (call can_allocate first)");
-  const std::vector<int32_t> hits = match_prefix(token_ids);
+  const std::vector<int32_t> hits = match_prefix(token_ids, use_prefix_cache);
   const int32_t total = blocks_for(int64_t(token_ids.size()));
   block_table.reserve(size_t(total));
   for (int32_t id : hits) {

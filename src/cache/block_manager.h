@@ -38,11 +38,13 @@ class BlockManager {
   int32_t blocks_for(int64_t num_tokens) const;
 
   // Whether allocate(token_ids, ...) would find enough free blocks (hits on blocks in use cost none).
-  bool can_allocate(std::span<const int32_t> token_ids) const;
+  bool can_allocate(std::span<const int32_t> token_ids, bool use_prefix_cache = true) const;
   // Fills an empty block_table with blocks for all of token_ids, reusing cached full blocks from
   // the front while hash and tokens match. Returns the number of cached tokens (a multiple of
-  // block_size, always < token_ids.size()). Throws if can_allocate is false.
-  int32_t allocate(std::span<const int32_t> token_ids, std::vector<int32_t>& block_table);
+  // block_size, always < token_ids.size()). use_prefix_cache = false takes no cached block (for
+  // passes that need every position computed). Throws if can_allocate is false.
+  int32_t allocate(std::span<const int32_t> token_ids, std::vector<int32_t>& block_table,
+                   bool use_prefix_cache = true);
   // Drops one reference to each block and clears the table. Freed blocks keep their hash and can
   // be hit again until they are reused.
   void deallocate(std::vector<int32_t>& block_table);
@@ -72,7 +74,7 @@ class BlockManager {
   };
 
   // Block ids that allocate() would reuse from the cache for token_ids, in order.
-  std::vector<int32_t> match_prefix(std::span<const int32_t> token_ids) const;
+  std::vector<int32_t> match_prefix(std::span<const int32_t> token_ids, bool use_prefix_cache) const;
   // Takes a block off the free list (evicting its stale hash when it is not a reuse of it).
   void take(int32_t block_id, bool keep_hash);
   void release(int32_t block_id);

@@ -61,6 +61,10 @@ void Scheduler::add(std::shared_ptr<Sequence> seq) {
                  seq->num_tokens(), " tokens, needing ", blocks, " KV cache blocks of ",
                  config_.block_size, " tokens, but the cache has only ", config_.num_blocks,
                  " blocks (num_kvcache_blocks)");
+  auto same_id = [&](const auto& queued) { return queued->id == seq->id; };
+  NANOVLLM_CHECK(std::none_of(waiting_.begin(), waiting_.end(), same_id) &&
+                     std::none_of(running_.begin(), running_.end(), same_id),
+                 "request ", seq->id, ": a request with this id is already queued");
   seq->num_computed_tokens = 0;
   seq->num_cached_tokens = 0;
   seq->finish_reason = FinishReason::NONE;
@@ -81,11 +85,16 @@ ScheduledBatch Scheduler::schedule_prefill() {
   ScheduledBatch batch;
   batch.is_prefill = true;
   int32_t budget = config_.max_num_batched_tokens;
-  while (!waiting_.empty() && int32_t(batch.seqs.size()) < config_.max_num_seqs && budget > 0) {
+  while (!waiting_.empty() && budget > 0) {
     Sequence& seq = *waiting_.front();
     if (seq.block_table.empty()) {  // not started (or preempted): allocate every block now
-      if (!block_manager_.can_allocate(seq.token_ids)) break;
-      seq.num_cached_tokens = block_manager_.allocate(seq.token_ids, seq.block_table);
+      // max_num_seqs caps the sequences that hold blocks, not only the batch, so a decode batch
+      // never leaves running sequences out (which would starve them). One mid-prefill was
+      // admitted before and always continues.
+      if (int32_t(running_.size()) >= config_.max_num_seqs) break;
+      if (!block_manager_.can_allocate(seq.token_ids, !seq.skip_prefix_cache)) break;
+      seq.num_cached_tokens =
+          block_manager_.allocate(seq.token_ids, seq.block_table, !seq.skip_prefix_cache);
       seq.num_computed_tokens = seq.num_cached_tokens;
       seq.status = SequenceStatus::RUNNING;
     }

@@ -59,10 +59,10 @@ class Scheduler {
   // request could never run.
   void add(std::shared_ptr<Sequence> seq);
 
-  // Prefill first: waiting sequences while max_num_seqs, the token budget (tokens to compute,
-  // cached ones excluded) and free blocks allow, the last one possibly a partial chunk. Otherwise
-  // one decode token for each running sequence, preempting the most recently added ones when
-  // blocks run out.
+  // Prefill first: waiting sequences while max_num_seqs (counting running ones too), the token
+  // budget (tokens to compute, cached ones excluded) and free blocks allow, the last one possibly a
+  // partial chunk. Otherwise one decode token for each running sequence, preempting the most
+  // recently added ones when blocks run out. Returns an empty batch only when is_finished().
   ScheduledBatch schedule();
 
   // sampled: one token per ScheduledSeq with samples == true, in batch order. Advances computed

@@ -38,6 +38,8 @@ class Sequence {
   int32_t num_computed_tokens = 0;
   std::vector<int32_t> block_table;  // [num_blocks] cache block ids, in token order
   SamplingParams params;
+  // Take no prefix-cache hits: every position is computed (teacher-forced scoring wants all logits).
+  bool skip_prefix_cache = false;
 
   int32_t num_tokens() const { return int32_t(token_ids.size()); }
   int32_t num_completion_tokens() const { return num_tokens() - num_prompt_tokens; }
