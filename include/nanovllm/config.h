@@ -7,6 +7,7 @@ namespace nanovllm {
 // Engine configuration: nano-vllm's fields and defaults, plus device and KV cache dtype.
 struct Config {
   std::string model;  // a Hugging Face folder, a .gguf file, or empty with `preset`
+  std::string tokenizer;  // folder with tokenizer.json when the model has none of its own
   std::string preset;  // built-in model config (e.g. "qwen3-0.6b"); implies dummy weights if no model
   std::string load_format = "auto";  // "auto" (read weights) | "dummy" (seeded random weights)
   int32_t max_num_batched_tokens = 16384;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -73,6 +74,10 @@ class LLM {
   std::vector<float> prompt_logprobs(const std::vector<int32_t>& token_ids);
 
   std::vector<int32_t> encode(const std::string& text, bool add_special_tokens = true) const;
+  // Formats (role, content) messages with the model's chat format, ready for encode(..., false).
+  std::string apply_chat_template(const std::vector<std::pair<std::string, std::string>>& messages,
+                                  bool add_generation_prompt = true,
+                                  bool enable_thinking = true) const;
   std::string decode(const std::vector<int32_t>& ids) const;
   const Config& config() const;
   EngineStats stats() const;

@@ -1,0 +1,63 @@
+#pragma once
+// The engine loop (nano-vllm's LLMEngine): owns the model, its KV cache, the scheduler and the
+// runner on one backend; turns requests into sequences and sampled tokens into outputs.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "backend/backend.h"
+#include "cache/kv_cache.h"
+#include "engine/model_runner.h"
+#include "model/decoder_model.h"
+#include "nanovllm/llm.h"
+#include "scheduler/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace nanovllm {
+
+class LLMEngine {
+ public:
+  explicit LLMEngine(Config config);
+  ~LLMEngine();
+
+  int64_t add_request(const Prompt& prompt, const SamplingParams& params);
+  std::vector<RequestOutput> step();
+  bool is_finished() const { return scheduler_->is_finished(); }
+  void abort_request(int64_t request_id);
+  // Output of a request added earlier (finished or not); forgets it once finished and taken.
+  RequestOutput take_output(int64_t request_id);
+
+  // Teacher-forced pass over token_ids: `on_logits(first_position, logits [n, V], n)` sees the
+  // logits of every position. The engine must be idle.
+  void run_teacher_forced(const std::vector<int32_t>& token_ids,
+                          const std::function<void(int32_t, std::span<const float>, int32_t)>& on_logits);
+
+  const Config& config() const { return config_; }
+  const ModelConfig& model_config() const { return model_->config(); }
+  const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
+  EngineStats stats() const;
+  void reset_stats();
+
+ private:
+  struct Request;
+  void init_kv_cache();
+  void detokenize(Request& request);
+  RequestOutput output_of(const Request& request) const;
+
+  Config config_;
+  std::optional<Tokenizer> tokenizer_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<DecoderModel> model_;
+  KvDType kv_dtype_ = KvDType::F32;
+  int32_t num_blocks_ = 0;
+  std::unique_ptr<KvCache> kv_cache_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unordered_map<int64_t, std::unique_ptr<Request>> requests_;
+  int64_t next_request_id_ = 0;
+  EngineStats stats_;
+  int64_t preemptions_at_reset_ = 0;
+};
+
+}  // namespace nanovllm

@@ -1,0 +1,143 @@
+#include "model/decoder_model.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+
+namespace nanovllm {
+namespace {
+
+std::vector<float> concat_rows(std::initializer_list<const std::vector<float>*> parts) {
+  std::vector<float> out;
+  size_t n = 0;
+  for (auto* p : parts) n += p->size();
+  out.reserve(n);
+  for (auto* p : parts) out.insert(out.end(), p->begin(), p->end());
+  return out;
+}
+
+}  // namespace
+
+DecoderModel::DecoderModel(const ModelConfig& config, Backend& backend, const WeightSource& weights,
+                           int32_t max_tokens, int32_t max_logit_rows)
+    : config_(config), backend_(backend), act_(backend.activation_dtype(config.torch_dtype)),
+      store_(backend) {
+  load(weights);
+  weight_bytes_ = store_.total_bytes();
+  const int64_t T = max_tokens, H = config.hidden_size, D = config.head_dim;
+  const int64_t q_width = int64_t(config.num_attention_heads) * D;
+  const int64_t qkv_width = q_width + 2 * int64_t(config.num_key_value_heads) * D;
+  const int64_t I = config.intermediate_size;
+  hidden_ = store_.allocate(act_, {T, H});
+  residual_ = store_.allocate(act_, {T, H});
+  normed_ = store_.allocate(act_, {T, H});
+  qkv_ = store_.allocate(act_, {T, qkv_width});
+  q_ = store_.allocate(act_, {T, q_width});
+  attn_ = store_.allocate(act_, {T, q_width});
+  gate_up_ = store_.allocate(act_, {T, 2 * I});
+  act_buf_ = store_.allocate(act_, {T, I});
+  gathered_ = store_.allocate(act_, {max_logit_rows, H});
+  logits_ = store_.allocate(DType::F32, {max_logit_rows, config.vocab_size});
+}
+
+void DecoderModel::load(const WeightSource& w) {
+  const ModelConfig& c = config_;
+  const int64_t H = c.hidden_size, D = c.head_dim, V = c.vocab_size, I = c.intermediate_size;
+  const int64_t Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  auto get = [&](const std::string& name, std::initializer_list<int64_t> shape) {
+    std::vector<int64_t> s(shape);
+    return w.load_f32(name, s);
+  };
+  embed_ = store_.upload(get("model.embed_tokens.weight", {V, H}), act_, {V, H});
+  final_norm_ = store_.upload(get("model.norm.weight", {H}), act_, {H});
+  if (c.tie_word_embeddings && !w.contains("lm_head.weight")) {
+    lm_head_ = embed_;
+  } else {
+    lm_head_ = store_.upload(get("lm_head.weight", {V, H}), act_, {V, H});
+  }
+  std::vector<float> inv = rope_inv_freq(c);
+  inv_freq_ = store_.upload(inv, DType::F32, {int64_t(inv.size())});
+
+  for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    Layer L;
+    L.input_norm = store_.upload(get(p + "input_layernorm.weight", {H}), act_, {H});
+    L.post_norm = store_.upload(get(p + "post_attention_layernorm.weight", {H}), act_, {H});
+    {
+      auto q = get(p + "self_attn.q_proj.weight", {Hq * D, H});
+      auto k = get(p + "self_attn.k_proj.weight", {Hkv * D, H});
+      auto v = get(p + "self_attn.v_proj.weight", {Hkv * D, H});
+      L.qkv_weight = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D, H});
+    }
+    if (c.attention_bias) {
+      auto q = get(p + "self_attn.q_proj.bias", {Hq * D});
+      auto k = get(p + "self_attn.k_proj.bias", {Hkv * D});
+      auto v = get(p + "self_attn.v_proj.bias", {Hkv * D});
+      L.qkv_bias = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D});
+    }
+    L.o_weight = store_.upload(get(p + "self_attn.o_proj.weight", {H, Hq * D}), act_, {H, Hq * D});
+    {
+      auto g = get(p + "mlp.gate_proj.weight", {I, H});
+      auto u = get(p + "mlp.up_proj.weight", {I, H});
+      L.gate_up_weight = store_.upload(concat_rows({&g, &u}), act_, {2 * I, H});
+    }
+    L.down_weight = store_.upload(get(p + "mlp.down_proj.weight", {H, I}), act_, {H, I});
+    L.qkv.num_heads = int32_t(Hq);
+    L.qkv.num_kv_heads = int32_t(Hkv);
+    L.qkv.head_dim = int32_t(D);
+    L.qkv.norm_eps = c.rms_norm_eps;
+    L.qkv.inv_freq = inv_freq_;
+    if (c.qk_norm) {
+      L.qkv.q_norm = store_.upload(get(p + "self_attn.q_norm.weight", {D}), act_, {D});
+      L.qkv.k_norm = store_.upload(get(p + "self_attn.k_norm.weight", {D}), act_, {D});
+    }
+    layers_.push_back(L);
+  }
+}
+
+Tensor DecoderModel::forward(const StepTensors& step, std::span<const PagedKvLayer> kv) {
+  const int64_t T = step.token_ids.dim(0);
+  NANOVLLM_CHECK(T > 0 && T <= hidden_.dim(0), "model: step of ", T, " tokens exceeds workspace of ",
+                 hidden_.dim(0));
+  NANOVLLM_CHECK(kv.size() == layers_.size(), "model: ", kv.size(), " KV layers for ",
+                 layers_.size(), " model layers");
+  Tensor hidden = hidden_.rows(0, T), residual = residual_.rows(0, T), normed = normed_.rows(0, T);
+  Tensor qkv = qkv_.rows(0, T), q = q_.rows(0, T), attn = attn_.rows(0, T);
+  Tensor gate_up = gate_up_.rows(0, T), act = act_buf_.rows(0, T);
+  const float scale = 1.0f / std::sqrt(float(config_.head_dim));
+
+  backend_.embedding(step.token_ids, embed_, residual);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& L = layers_[i];
+    if (i == 0) {
+      backend_.rms_norm(residual, L.input_norm, config_.rms_norm_eps, normed);
+    } else {
+      // residual += mlp output (in hidden); normed = norm(residual)
+      backend_.add_rms_norm(hidden, residual, L.input_norm, config_.rms_norm_eps, normed);
+    }
+    backend_.linear(normed, L.qkv_weight, L.qkv_bias.defined() ? &L.qkv_bias : nullptr, qkv);
+    backend_.qkv_rope_store(qkv, L.qkv, step.positions, step.slot_mapping, kv[i], q);
+    backend_.paged_attention(q, kv[i], step.attention, scale, attn);
+    backend_.linear(attn, L.o_weight, nullptr, hidden);
+    backend_.add_rms_norm(hidden, residual, L.post_norm, config_.rms_norm_eps, normed);
+    backend_.linear(normed, L.gate_up_weight, nullptr, gate_up);
+    backend_.silu_mul(gate_up, act);
+    backend_.linear(act, L.down_weight, nullptr, hidden);
+  }
+  backend_.add_rms_norm(hidden, residual, final_norm_, config_.rms_norm_eps, normed);
+  return normed;
+}
+
+Tensor DecoderModel::logits(const Tensor& hidden, const Tensor& indices) {
+  const int64_t S = indices.dim(0);
+  NANOVLLM_CHECK(S > 0 && S <= gathered_.dim(0), "model: ", S, " logit rows exceed workspace of ",
+                 gathered_.dim(0));
+  Tensor gathered = gathered_.rows(0, S);
+  Tensor out = logits_.rows(0, S);
+  backend_.gather_rows(hidden, indices, gathered);
+  backend_.linear(gathered, lm_head_, nullptr, out);
+  return out;
+}
+
+}  // namespace nanovllm
