@@ -18,10 +18,12 @@ BpeModel::BpeModel(const TokenizerSpec& spec)
   for (size_t id = 0; id < spec.vocab.size(); ++id)
     token_to_id_.emplace(spec.vocab[id], static_cast<int32_t>(id));
   merges_.reserve(spec.merges.size() * 2);
+  std::string joined;
   for (size_t rank = 0; rank < spec.merges.size(); ++rank) {
     const auto& [left, right] = spec.merges[rank];
     const auto a = token_to_id_.find(left), b = token_to_id_.find(right);
-    const auto merged = token_to_id_.find(left + right);
+    joined.assign(left).append(right);
+    const auto merged = token_to_id_.find(joined);
     NANOVLLM_CHECK(a != token_to_id_.end() && b != token_to_id_.end(), spec.source,
                    ": model.merges[", rank, "]: '", left, "' or '", right, "' is not in the vocab");
     NANOVLLM_CHECK(merged != token_to_id_.end(), spec.source, ": model.merges[", rank,
@@ -36,7 +38,7 @@ BpeModel::BpeModel(const TokenizerSpec& spec)
 }
 
 std::optional<int32_t> BpeModel::id_of(std::string_view token) const {
-  const auto it = token_to_id_.find(std::string(token));
+  const auto it = token_to_id_.find(token);
   if (it == token_to_id_.end()) return std::nullopt;
   return it->second;
 }

@@ -16,6 +16,7 @@ namespace nanovllm {
 
 class BpeModel {
  public:
+  // Keeps views into spec.vocab: `spec` must outlive the model and stay unchanged.
   explicit BpeModel(const TokenizerSpec& spec);
 
   // Appends the ids of one word to `out`.
@@ -33,7 +34,7 @@ class BpeModel {
   }
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
-  std::unordered_map<std::string, int32_t> token_to_id_;
+  std::unordered_map<std::string_view, int32_t> token_to_id_;  // views into spec.vocab
   std::unordered_map<uint64_t, Merge> merges_;  // (left id, right id) -> rank and merged id
   std::vector<int32_t> byte_ids_;               // [256] id of <0xXX>, -1 when absent
   bool byte_fallback_;

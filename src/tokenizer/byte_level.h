@@ -1,6 +1,7 @@
 #pragma once
 // GPT-2's reversible byte <-> printable character mapping used by byte-level BPE vocabularies.
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>

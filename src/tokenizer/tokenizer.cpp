@@ -23,7 +23,7 @@ struct Tokenizer::Impl {
   std::vector<RegexSplitter> splitters;
   ByteLevelMap byte_map;
   ChatFormatSpec chat;
-  std::vector<std::string> id_to_token;  // [vocab_size] token text ("" where no token)
+  std::vector<std::string_view> id_to_token;  // [vocab_size] views into spec ("" where no token)
   std::vector<uint8_t> exists;           // [vocab_size] 1 where id_to_token is a real token
   std::vector<uint8_t> special;          // [vocab_size] 1 for special added tokens
   std::unordered_map<std::string, int32_t> added_ids;
@@ -37,7 +37,7 @@ struct Tokenizer::Impl {
       splitters.emplace_back(spec.split_regexes[i], spec.source + ": pre_tokenizer regex " + std::to_string(i));
     size_t size = spec.vocab.size();
     for (const AddedToken& t : spec.added_tokens) size = std::max(size, static_cast<size_t>(t.id) + 1);
-    id_to_token.assign(size, std::string());
+    id_to_token.assign(size, std::string_view());
     exists.assign(size, 0);
     special.assign(size, 0);
     for (size_t i = 0; i < spec.vocab.size(); ++i) {
@@ -59,7 +59,7 @@ struct Tokenizer::Impl {
     for (int32_t id : spec.eos_ids) check_id(id, "eos");
     if (spec.bos_id) check_id(*spec.bos_id, "bos");
     chat = detect_chat_format(spec.chat_template,
-                              spec.bos_id ? id_to_token[*spec.bos_id] : std::string());
+                              spec.bos_id ? std::string(id_to_token[*spec.bos_id]) : std::string());
   }
 
   void encode_plain(std::string_view text, bool at_text_start, std::vector<int32_t>& out) const;
@@ -100,7 +100,9 @@ void Tokenizer::Impl::encode_words(std::string_view normalized, bool at_text_sta
     for (const std::string& w : metaspace) pieces.push_back(w);
   } else if (spec.model == TokenizerModelKind::kByteLevelBpe && spec.byte_level_add_prefix_space &&
              !normalized.empty() && normalized.front() != ' ') {
-    prefixed = " " + std::string(normalized);
+    prefixed.reserve(normalized.size() + 1);
+    prefixed.push_back(' ');
+    prefixed.append(normalized);
     pieces.push_back(prefixed);
   } else {
     pieces.push_back(normalized);
@@ -215,7 +217,7 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
 
 std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
   if (id < 0 || id >= vocab_size() || !impl_->exists[id]) return std::nullopt;
-  return impl_->id_to_token[id];
+  return std::string(impl_->id_to_token[id]);
 }
 
 bool Tokenizer::is_special(int32_t id) const {

@@ -5,12 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/tokenizer_json_reader.h"
 #include "tokenizer/tokenizer_spec.h"
 
 namespace nanovllm {
 
 // tokenizer.json content -> spec. `source` names the file in error messages.
 TokenizerSpec parse_tokenizer_json(const nlohmann::json& root, const std::string& source);
+// The same from a streamed file (read_tokenizer_json), the fast path of load_tokenizer_dir.
+TokenizerSpec parse_tokenizer_json(RawTokenizerJson raw, const std::string& source);
 
 // tokenizer_config.json: bos_token / eos_token, add_bos_token / add_eos_token, chat_template.
 void apply_tokenizer_config(TokenizerSpec& spec, const nlohmann::json& config, const std::string& source);
