@@ -180,7 +180,8 @@ BenchReport run_bench(const BenchOptions& o, std::ostream& log) {
   report.date_utc = utc_now_iso8601();
   report.command = o.command;
   report.model = o.engine.model.empty() ? "preset:" + o.engine.preset : o.engine.model;
-  report.load_format = o.engine.load_format;
+  // A preset without a model folder always runs on dummy weights.
+  report.load_format = o.engine.model.empty() ? "dummy" : o.engine.load_format;
   report.workload = std::string(workload_name(o.workload));
   report.ceilings = o.ceilings;
 
