@@ -10,7 +10,7 @@ constexpr size_t kContextWindow = 6;
 // SentencePiece byte-fallback tokens decode as one run: the whole run is text only if it is
 // valid UTF-8, else every byte becomes U+FFFD. A run can still change while it is open.
 bool is_byte_fallback_token(const Tokenizer& tok, int32_t id) {
-  if (tok.spec().model != TokenizerModelKind::kSentencePieceBpe) return false;
+  if (tok.spec().model != TokenizerModelKind::kSentencePieceBpe || !tok.spec().decoder_byte_fallback) return false;
   const auto token = tok.id_to_token(id);
   return token && token->size() == 6 && token->starts_with("<0x") && token->back() == '>';
 }

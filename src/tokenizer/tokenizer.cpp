@@ -15,10 +15,27 @@
 
 namespace nanovllm {
 
+namespace {
+
+// Added tokens flagged `normalized` are matched in normalized text, so their content is
+// normalized too (HF does the same: "the end" becomes "▁the▁end" under Prepend/Replace).
+std::vector<AddedToken> normalized_contents(const TokenizerSpec& spec) {
+  std::vector<AddedToken> tokens;
+  for (AddedToken t : spec.added_tokens) {
+    if (!t.normalized) continue;
+    t.content = normalize_text(t.content, spec.normalizer);
+    tokens.push_back(std::move(t));
+  }
+  return tokens;
+}
+
+}  // namespace
+
 struct Tokenizer::Impl {
   TokenizerSpec spec;
   BpeModel bpe;
   AddedTokenMatcher raw_added;         // added tokens with normalized == false
+  std::vector<AddedToken> normalized_added_contents;  // normalized == true, content normalized
   AddedTokenMatcher normalized_added;  // added tokens with normalized == true
   std::vector<RegexSplitter> splitters;
   ByteLevelMap byte_map;
@@ -32,7 +49,8 @@ struct Tokenizer::Impl {
       : spec(std::move(s)),
         bpe(spec),
         raw_added(spec.added_tokens, false),
-        normalized_added(spec.added_tokens, true) {
+        normalized_added_contents(normalized_contents(spec)),
+        normalized_added(normalized_added_contents, true) {
     for (size_t i = 0; i < spec.split_regexes.size(); ++i)
       splitters.emplace_back(spec.split_regexes[i], spec.source + ": pre_tokenizer regex " + std::to_string(i));
     size_t size = spec.vocab.size();
@@ -44,8 +62,9 @@ struct Tokenizer::Impl {
       id_to_token[i] = spec.vocab[i];
       exists[i] = 1;
     }
+    for (const AddedToken& t : normalized_added_contents) id_to_token[t.id] = t.content;
     for (const AddedToken& t : spec.added_tokens) {
-      id_to_token[t.id] = t.content;
+      if (!t.normalized) id_to_token[t.id] = t.content;
       exists[t.id] = 1;
       special[t.id] = t.special ? 1 : 0;
       added_ids[t.content] = t.id;
@@ -156,7 +175,7 @@ std::string Tokenizer::Impl::decode_tokens(const std::vector<std::string_view>& 
     return -1;
   };
   for (std::string_view t : tokens) {
-    if (t.size() == 6 && t.substr(0, 3) == "<0x" && t[5] == '>' && hex(t[3]) >= 0 && hex(t[4]) >= 0) {
+    if (spec.decoder_byte_fallback && t.size() == 6 && t.substr(0, 3) == "<0x" && t[5] == '>' && hex(t[3]) >= 0 && hex(t[4]) >= 0) {
       pending_bytes.push_back(static_cast<char>(hex(t[3]) * 16 + hex(t[4])));
       continue;
     }

@@ -150,12 +150,13 @@ void parse_decoder(const json& d, const std::string& path, TokenizerSpec& spec) 
   }
 }
 
-bool decoder_is_byte_level(const json& d) {
+// True when the decoder is, or is a Sequence holding, a decoder of this type.
+bool decoder_has(const json& d, std::string_view type) {
   if (!d.is_object()) return false;
-  if (d.value("type", "") == "ByteLevel") return true;
+  if (d.value("type", "") == type) return true;
   if (d.contains("decoders") && d.at("decoders").is_array())
     for (const json& sub : d.at("decoders"))
-      if (decoder_is_byte_level(sub)) return true;
+      if (decoder_has(sub, type)) return true;
   return false;
 }
 
@@ -316,9 +317,10 @@ TokenizerSpec parse_tokenizer_json(RawTokenizerJson raw, const std::string& sour
   parse_added_tokens(root.value("added_tokens", json()), spec);
   parse_normalizer(root.value("normalizer", json()), "normalizer", spec);
   const bool byte_level = parse_pre_tokenizer(root.value("pre_tokenizer", json()), "pre_tokenizer", spec) ||
-                          decoder_is_byte_level(root.value("decoder", json()));
+                          decoder_has(root.value("decoder", json()), "ByteLevel");
   spec.model = byte_level ? TokenizerModelKind::kByteLevelBpe : TokenizerModelKind::kSentencePieceBpe;
   parse_decoder(root.value("decoder", json()), "decoder", spec);
+  spec.decoder_byte_fallback = decoder_has(root.value("decoder", json()), "ByteFallback");
   parse_post_processor(root.value("post_processor", json()), "post_processor", spec);
   if (!spec.prefix_ids.empty()) spec.bos_id = spec.prefix_ids.front();
   return spec;

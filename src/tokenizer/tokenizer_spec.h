@@ -62,8 +62,10 @@ struct TokenizerSpec {
   bool fuse_unk = false;
   std::optional<int32_t> unk_id;
 
-  // Decoder (SentencePiece only): drop one leading space of the decoded text.
+  // Decoder (SentencePiece only): drop one leading space of the decoded text; turn runs of
+  // <0xXX> tokens back into bytes (HF's ByteFallback decoder; a Metaspace-only decoder leaves them).
   bool decoder_strip_leading_space = false;
+  bool decoder_byte_fallback = true;
 
   // Post-processing when add_special_tokens is true: ids put before / after the sequence.
   std::vector<int32_t> prefix_ids;

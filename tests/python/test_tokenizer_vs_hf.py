@@ -108,7 +108,7 @@ def train_tiny_tokenizer(style, directory):
             single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
     directory.mkdir(parents=True, exist_ok=True)
     tok.save(str(directory / "tokenizer.json"))
-    return tok
+    return tokenizers.Tokenizer.from_file(str(directory / "tokenizer.json"))
 
 
 @pytest.mark.parametrize("style", ["smollm", "llama3"])
@@ -124,6 +124,44 @@ def test_trained_byte_level_tokenizers_match_hf(style, tmp_path):
         expected = hf.encode(text).ids
         assert got["ids"] == expected, text
         assert got["decoded"] == hf.decode(expected, skip_special_tokens=False), text
+
+
+def sentencepiece_variant(variant, directory):
+    """stories260K's vocab and merges in other shapes HF writes: a Metaspace pre-tokenizer and
+    decoder (newer Llama/Mistral conversions) instead of Prepend/Replace, and added tokens with
+    lstrip/rstrip, single_word and normalized flags."""
+    from tokenizers import AddedToken, decoders, pre_tokenizers
+
+    tok = tokenizers.Tokenizer.from_file(str(TOKENIZER_DIRS["stories260K"] / "tokenizer.json"))
+    if variant.startswith("metaspace"):
+        scheme, split = ("first", False) if variant == "metaspace_first" else ("always", True)
+        tok.normalizer = None
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme=scheme, split=split)
+        tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme=scheme, split=split)
+    else:
+        tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=True, normalized=False)])
+        tok.add_tokens([AddedToken("<sep>", single_word=True, normalized=False),
+                        AddedToken("the end", normalized=True, special=False)])
+    directory.mkdir(parents=True, exist_ok=True)
+    tok.save(str(directory / "tokenizer.json"))
+    return tokenizers.Tokenizer.from_file(str(directory / "tokenizer.json"))
+
+
+@pytest.mark.parametrize("variant", ["metaspace_first", "metaspace_always_split", "added_token_flags"])
+def test_sentencepiece_variants_match_hf(variant, tmp_path):
+    if TOOL is None or not TOOL.exists():
+        pytest.skip(f"tokenize_jsonl binary not found at {TOOL} (build target tokenize_jsonl)")
+    hf = sentencepiece_variant(variant, tmp_path / variant)
+    texts = random_strings(seed=3)[:100] + [
+        "Lily saw <mask>  a dog", "x<mask>y", "  <mask>\n", "a <sep> b", "a<sep>b", "<sep>", "that was the end.",
+        "  two  spaces  ", "</s>after special", "Hello world"]
+    ours = run_tool(tmp_path / variant, texts)
+    for text, got in zip(texts, ours):
+        assert "error" not in got, got
+        expected = hf.encode(text).ids
+        assert got["ids"] == expected, text
+        assert got["decoded"] == hf.decode(expected, skip_special_tokens=False), text
+        assert got["decoded_skip_special"] == hf.decode(expected, skip_special_tokens=True), text
 
 
 def test_tool_reports_bad_lines():
