@@ -2,6 +2,7 @@
 // Helpers for the model-loading tests: scratch folders and a safetensors writer.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -52,6 +53,14 @@ struct StTensor {
   std::vector<uint8_t> data;
 };
 
+// u64 little-endian length of `header`, the header, then `data_bytes` zero bytes.
+inline std::vector<uint8_t> length_prefixed(const std::string& header, size_t data_bytes) {
+  std::vector<uint8_t> out(8 + header.size() + data_bytes, 0);
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = uint8_t(uint64_t(header.size()) >> (8 * i));
+  std::copy(header.begin(), header.end(), out.begin() + 8);
+  return out;
+}
+
 // A safetensors image: u64 header length, JSON header, data (tensors packed in order).
 inline std::vector<uint8_t> safetensors_image(const std::vector<StTensor>& tensors) {
   nlohmann::json header = nlohmann::json::object();
@@ -63,19 +72,19 @@ inline std::vector<uint8_t> safetensors_image(const std::vector<StTensor>& tenso
   }
   std::string text = header.dump();
   while (text.size() % 8) text.push_back(' ');
-  std::vector<uint8_t> out(8);
-  for (int i = 0; i < 8; ++i) out[size_t(i)] = uint8_t(uint64_t(text.size()) >> (8 * i));
-  out.insert(out.end(), text.begin(), text.end());
-  for (const auto& t : tensors) out.insert(out.end(), t.data.begin(), t.data.end());
+  std::vector<uint8_t> out = length_prefixed(text, size_t(offset));
+  size_t at = 8 + text.size();
+  for (const auto& t : tensors) {
+    std::copy(t.data.begin(), t.data.end(), out.begin() + long(at));
+    at += t.data.size();
+  }
   return out;
 }
 
 // Builds the image from a hand-written header (for malformed cases) and a data blob.
 inline std::vector<uint8_t> safetensors_image_raw(const std::string& header, size_t data_bytes) {
-  std::vector<uint8_t> out(8);
-  for (int i = 0; i < 8; ++i) out[size_t(i)] = uint8_t(uint64_t(header.size()) >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  for (size_t i = 0; i < data_bytes; ++i) out.push_back(uint8_t(i * 31 + 7));
+  std::vector<uint8_t> out = length_prefixed(header, data_bytes);
+  for (size_t i = 0; i < data_bytes; ++i) out[8 + header.size() + i] = uint8_t(i * 31 + 7);
   return out;
 }
 
