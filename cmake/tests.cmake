@@ -4,7 +4,12 @@
 find_package(GTest REQUIRED)
 include(GoogleTest)
 
-get_filename_component(NANOVLLM_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared ABSOLUTE)
+# ../shared beside the checkout, or where NANOVLLM_SHARED_DIR points (the GPU machine gets a copy).
+if(DEFINED ENV{NANOVLLM_SHARED_DIR})
+  set(NANOVLLM_SHARED_DIR $ENV{NANOVLLM_SHARED_DIR})
+else()
+  get_filename_component(NANOVLLM_SHARED_DIR ${CMAKE_SOURCE_DIR}/../shared ABSOLUTE)
+endif()
 set(test_defs NANOVLLM_SHARED_DIR="${NANOVLLM_SHARED_DIR}"
               NANOVLLM_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
               NANOVLLM_BINARY_DIR="${CMAKE_BINARY_DIR}")

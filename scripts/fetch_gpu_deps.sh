@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 mkdir -p .deps && cd .deps
 apt-get download nlohmann-json3-dev libxxhash-dev libxxhash0 libcli11-dev libpcre2-dev libpcre2-8-0 \
   libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 libopenblas-dev libopenblas0 \
-  libopenblas0-pthread libopenblas-pthread-dev libgtest-dev libgmock-dev libblas3 liblapack3 libgfortran5
+  libopenblas0-openmp libopenblas-openmp-dev libgtest-dev libgmock-dev libblas3 liblapack3 libgfortran5

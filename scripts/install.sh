@@ -6,13 +6,14 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   cmake=3.25.1-1 g++ make pkg-config git python3 python3-pip
-  libopenblas-dev=0.3.21+ds-4
+  libopenblas-openmp-dev=0.3.21+ds-4
   nlohmann-json3-dev=3.11.2-2
   libxxhash-dev=0.8.1-1
   libcli11-dev=2.1.2+ds-1
   libpcre2-dev=10.42-1+deb12u2
   libutf8proc-dev=2.8.0-1
   libgtest-dev=1.12.1-0.2 libgmock-dev=1.12.1-0.2
+  clang-14 libclang-rt-14-dev   # libFuzzer for the model-reader fuzz target
 )
 PIP_PACKAGES=(
   tokenizers==0.23.3

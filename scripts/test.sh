@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test: the normal build (CUDA backend compiled when nvcc exists; GPU tests skip
 # themselves without a GPU), then the CPU-only engine under AddressSanitizer + UBSan
-# (unit and end-to-end tests). Set NANOVLLM_SKIP_SANITIZE=1 to skip the second pass.
+# (unit and end-to-end tests), then fuzzes the model-file readers for a bounded time.
+# NANOVLLM_SKIP_SANITIZE=1 / NANOVLLM_SKIP_FUZZ=1 skip those passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
+if [ "${NANOVLLM_SKIP_FUZZ:-0}" != 1 ]; then
+  bash tests/fuzz/run_fuzz.sh "${NANOVLLM_FUZZ_SECONDS:-60}" build-fuzz >build-fuzz.log 2>&1 ||
+    { tail -40 build-fuzz.log; exit 1; }
+  echo "fuzz: model readers clean for ${NANOVLLM_FUZZ_SECONDS:-60} s (log: build-fuzz.log)"
+fi
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
 if [ "${NANOVLLM_SKIP_SANITIZE:-0}" != 1 ]; then

@@ -25,7 +25,8 @@ void add_engine_options(CLI::App& cmd, EngineOptions& opts, bool tuning) {
   cmd.add_option("--cpu-kvcache-space", c.cpu_kvcache_space_gib, "KV cache GiB on the CPU")
       ->check(CLI::PositiveNumber);
   cmd.add_flag("--enforce-eager", c.enforce_eager, "no CUDA graphs");
-  cmd.add_flag("--no-prefix-caching{false}", c.enable_prefix_caching, "disable prefix caching");
+  cmd.add_flag_callback("--no-prefix-caching", [&c] { c.enable_prefix_caching = false; },
+                        "disable prefix caching");
   cmd.add_option("--dummy-seed", c.dummy_seed, "seed of --load-format dummy weights");
 }
 

@@ -6,6 +6,7 @@
 
 #include "cache/kv_sizing.h"
 #include "core/error.h"
+#include "engine/gguf_tokenizer.h"
 #include "model/model_source.h"
 
 namespace nanovllm {
@@ -41,6 +42,8 @@ LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
                                  : loaded.tokenizer_dir_or_file;
   if (!tok_dir.empty() && std::filesystem::exists(tok_dir / "tokenizer.json")) {
     tokenizer_.emplace(Tokenizer::from_dir(tok_dir));
+  } else if (tok_dir.extension() == ".gguf" && std::filesystem::is_regular_file(tok_dir)) {
+    tokenizer_.emplace(tokenizer_from_gguf(tok_dir));  // tokenizer.ggml.* metadata
   }
   if (tokenizer_) {
     for (int32_t id : tokenizer_->eos_token_ids())
@@ -50,8 +53,11 @@ LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
 
   backend_ = make_backend(config_.device);
   config_.max_model_len = std::min<int32_t>(config_.max_model_len, mc.max_position_embeddings);
-  model_ = std::make_unique<DecoderModel>(mc, *backend_, *loaded.weights,
-                                          config_.max_num_batched_tokens, config_.max_num_seqs);
+  // A decode step carries one token per running sequence, which may exceed the prefill budget
+  // (max_num_batched_tokens < max_num_seqs is valid: chunked prefill with a small budget).
+  const int32_t max_step_tokens = std::max(config_.max_num_batched_tokens, config_.max_num_seqs);
+  model_ = std::make_unique<DecoderModel>(mc, *backend_, *loaded.weights, max_step_tokens,
+                                          config_.max_num_seqs);
   loaded.weights.reset();  // unmap the files
 
   auto kv = parse_kv_dtype(config_.kv_cache_dtype, mc.torch_dtype);
@@ -69,7 +75,7 @@ LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
   scheduler_ = std::make_unique<Scheduler>(sc);
 
   RunnerConfig rc;
-  rc.max_num_batched_tokens = config_.max_num_batched_tokens;
+  rc.max_num_batched_tokens = max_step_tokens;
   rc.max_num_seqs = config_.max_num_seqs;
   rc.max_model_len = config_.max_model_len;
   rc.block_size = config_.kvcache_block_size;
@@ -137,7 +143,8 @@ int64_t LLMEngine::add_request(const Prompt& prompt, const SamplingParams& param
   auto request = std::make_unique<Request>();
   const int64_t id = next_request_id_++;
   request->seq = std::make_shared<Sequence>(id, std::move(ids), params);
-  if (tokenizer_) request->decoder.emplace(*tokenizer_, true);
+  // Decoding continues from the prompt, so a completion starts with the space it really has.
+  if (tokenizer_) request->decoder.emplace(*tokenizer_, request->seq->prompt_token_ids(), true);
   scheduler_->add(request->seq);
   requests_.emplace(id, std::move(request));
   return id;

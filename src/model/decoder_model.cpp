@@ -77,6 +77,8 @@ void DecoderModel::load(const WeightSource& w) {
       L.qkv_bias = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D});
     }
     L.o_weight = store_.upload(get(p + "self_attn.o_proj.weight", {H, Hq * D}), act_, {H, Hq * D});
+    if (c.attention_out_bias)
+      L.o_bias = store_.upload(get(p + "self_attn.o_proj.bias", {H}), act_, {H});
     {
       auto g = get(p + "mlp.gate_proj.weight", {I, H});
       auto u = get(p + "mlp.up_proj.weight", {I, H});
@@ -119,7 +121,7 @@ Tensor DecoderModel::forward(const StepTensors& step, std::span<const PagedKvLay
     backend_.linear(normed, L.qkv_weight, L.qkv_bias.defined() ? &L.qkv_bias : nullptr, qkv);
     backend_.qkv_rope_store(qkv, L.qkv, step.positions, step.slot_mapping, kv[i], q);
     backend_.paged_attention(q, kv[i], step.attention, scale, attn);
-    backend_.linear(attn, L.o_weight, nullptr, hidden);
+    backend_.linear(attn, L.o_weight, L.o_bias.defined() ? &L.o_bias : nullptr, hidden);
     backend_.add_rms_norm(hidden, residual, L.post_norm, config_.rms_norm_eps, normed);
     backend_.linear(normed, L.gate_up_weight, nullptr, gate_up);
     backend_.silu_mul(gate_up, act);

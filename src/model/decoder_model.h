@@ -44,6 +44,7 @@ class DecoderModel {
     Tensor qkv_weight;     // [(Hq + 2 Hkv) D, H]
     Tensor qkv_bias;       // [(Hq + 2 Hkv) D] or undefined
     Tensor o_weight;       // [H, Hq D]
+    Tensor o_bias;         // [H] or undefined (Llama/Qwen3 with attention_bias)
     Tensor post_norm;      // [H]
     Tensor gate_up_weight;  // [2 I, H]
     Tensor down_weight;    // [H, I]
