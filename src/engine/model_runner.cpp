@@ -1,6 +1,7 @@
 #include "engine/model_runner.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/error.h"
 #include "engine/batch_builder.h"
@@ -58,9 +59,13 @@ Tensor ModelRunner::forward_and_logits(const BatchInput& input, bool use_graph) 
       auto graph = backend_.capture([&] { run_once(); });
       if (!graph) {
         graph_sizes_.clear();  // this backend cannot capture: stay eager from now on
+        std::fprintf(stderr, "[nanovllm] %s backend has no graph capture; decode runs eagerly\n",
+                     backend_.name().c_str());
         return logits.rows(0, input.num_seqs());
       }
       it = graphs_.emplace(bucket, std::move(graph)).first;
+      if (graphs_.size() == 1)
+        std::fprintf(stderr, "[nanovllm] decode runs as CUDA graphs (first: batch %d)\n", bucket);
     }
     it->second->replay();
     // The graph writes the model's logits workspace, whose first rows are ours.

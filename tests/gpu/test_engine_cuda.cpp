@@ -34,6 +34,7 @@ Config cuda_config() {
   c.max_num_seqs = 16;
   c.max_num_batched_tokens = 2048;
   c.max_model_len = 512;
+  c.num_kvcache_blocks = 2048;  // several engines share the GPU in one test
   return c;
 }
 
