@@ -1,0 +1,78 @@
+// stories260K against llama2.c's greedy outputs (reference.json, produced outside this project):
+// every entry token for token, from token ids and from text, in one batch and one at a time.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "e2e/e2e_util.h"
+
+namespace nanovllm::e2e {
+namespace {
+
+TEST(StoriesReference, EveryEntryReproducedTokenForToken) {
+  const auto refs = stories_references();
+  ASSERT_EQ(refs.size(), 8u);
+  LLM llm(stories_dir().string(), cpu_config());
+  for (const auto& ref : refs) {
+    const auto out = llm.generate({Prompt(ref.prompt_ids)}, greedy(int32_t(ref.output_ids.size())));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].prompt_token_ids, ref.prompt_ids) << ref.prompt;
+    EXPECT_EQ(out[0].token_ids, ref.output_ids) << ref.prompt << " (" << ref.output_ids.size() << ")";
+    EXPECT_EQ(out[0].text, ref.completion_text) << ref.prompt;
+    EXPECT_EQ(out[0].finish_reason, "length");
+    EXPECT_TRUE(out[0].finished);
+  }
+}
+
+TEST(StoriesReference, TextPromptsEncodeToTheReferenceIds) {
+  const auto refs = stories_references();
+  LLM llm(stories_dir().string(), cpu_config());
+  for (const auto& ref : refs) EXPECT_EQ(llm.encode(ref.prompt), ref.prompt_ids) << ref.prompt;
+  // The text path end to end: the first 60-step entry of each prompt.
+  std::vector<Prompt> prompts;
+  std::vector<SamplingParams> params;
+  for (size_t i = 0; i < refs.size(); i += 2) {
+    prompts.emplace_back(refs[i].prompt);
+    params.push_back(greedy(int32_t(refs[i].output_ids.size())));
+  }
+  const auto out = llm.generate(prompts, params);
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].prompt_token_ids, refs[2 * i].prompt_ids);
+    EXPECT_EQ(out[i].token_ids, refs[2 * i].output_ids) << refs[2 * i].prompt;
+  }
+}
+
+TEST(StoriesReference, OneBatchEqualsOneAtATime) {
+  const auto refs = stories_references();
+  LLM llm(stories_dir().string(), cpu_config());
+  const auto batched = llm.generate(id_prompts(refs), greedy_params(refs));
+  ASSERT_EQ(batched.size(), refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const auto single =
+        llm.generate({Prompt(refs[i].prompt_ids)}, greedy(int32_t(refs[i].output_ids.size())));
+    EXPECT_EQ(batched[i].token_ids, single[0].token_ids) << i;
+    EXPECT_EQ(batched[i].token_ids, refs[i].output_ids) << i;
+    EXPECT_EQ(batched[i].text, single[0].text) << i;
+  }
+}
+
+TEST(StoriesReference, StepwiseApiGivesTheSameTokens) {
+  const auto refs = stories_references();
+  LLM llm(stories_dir().string(), cpu_config());
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < refs.size(); i += 3)
+    ids.push_back(llm.add_request(refs[i].prompt_ids, greedy(int32_t(refs[i].output_ids.size()))));
+  std::map<int64_t, std::vector<int32_t>> finished;
+  int steps = 0;
+  while (!llm.is_finished()) {
+    ASSERT_LT(++steps, 10000) << "the engine does not finish";
+    for (const RequestOutput& o : llm.step())
+      if (o.finished) finished[o.request_id] = o.token_ids;
+  }
+  ASSERT_EQ(finished.size(), ids.size());
+  for (size_t k = 0; k < ids.size(); ++k) EXPECT_EQ(finished[ids[k]], refs[3 * k].output_ids);
+}
+
+}  // namespace
+}  // namespace nanovllm::e2e
