@@ -108,13 +108,13 @@ void register_generate_command(CLI::App& app) {
   cmd->add_flag("--chat", args->chat, "format each prompt as a user message of the chat format");
   cmd->add_flag("--no-thinking", args->no_thinking, "with --chat: Qwen3's enable_thinking=False");
   SamplingParams& s = args->sampling;
-  cmd->add_option("--temperature", s.temperature, "0 is greedy")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", s.temperature, "0 is greedy")->check(non_negative_number());
   cmd->add_option("--top-p", s.top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--top-k", s.top_k, "keep the k most likely tokens (-1: all)");
   cmd->add_option("--seed", args->seed, "sampling seed")->each([a = args.get()](const std::string&) {
     a->seed_given = true;
   });
-  cmd->add_option("--max-tokens", s.max_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-tokens", s.max_tokens, "tokens to generate")->check(positive_number());
   cmd->add_flag("--ignore-eos", s.ignore_eos, "keep generating past end-of-sequence");
   cmd->add_option("--stop", s.stop, "stop string (repeatable)");
   cmd->add_option("--stop-token-ids", s.stop_token_ids, "stop token ids");
