@@ -60,6 +60,71 @@ TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
           }
 }
 
+// The 16-byte-per-thread decode kernel: odd KV head counts and odd G (INT4 included), context 1,
+// lengths that are multiples of nothing, many sequences (one split) and a single long one (many
+// splits), and a max_context_len far above the actual contexts (a graph captured for 4096).
+TEST(CudaPagedAttention, DecodeOddShapesAndSplitBounds) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 4000;
+  for (KvDType kvt : kKvDtypes)
+    for (int32_t D : {64, 128})
+      for (int32_t G : {1, 3, 5, 8})
+        for (int32_t bound : {0, 4096}) {
+          testing::PagedAttentionSpec s;
+          s.q_lens.assign(9, 1);
+          s.context_lens = {1, 2, 33, 255, 257, 1023, 1, 619, 1601};
+          s.num_kv_heads = 3;
+          s.num_heads = 3 * G;
+          s.head_dim = D;
+          s.block_size = 16;
+          s.dtype = kvt;
+          SCOPED_TRACE(describe(s, DType::BF16) + " max_context_len=" + std::to_string(bound));
+          testing::PagedAttentionCase c = testing::make_paged_attention_case(s, seed++);
+          c.q = rounded(DType::BF16, c.q);
+          const int64_t T = c.num_tokens, HD = int64_t(s.num_heads) * D;
+          DeviceAttentionCase d = upload_case(gpu, c, DType::BF16);
+          if (bound) d.meta.max_context_len = bound;
+          const float scale = 1.f / std::sqrt(float(D));
+          auto out = gpu.poisoned(DType::BF16, {T, HD});
+          gpu.backend().paged_attention(d.q.tensor, d.layer, d.meta, scale, out.tensor);
+          std::vector<float> got = gpu.read(out), want(size_t(T * HD), 0.f);
+          cpu->paged_attention(testing::host_tensor(c.q, {T, HD}), c.host_layer(), c.host_meta(),
+                               scale, testing::host_tensor(want, {T, HD}));
+          ASSERT_TRUE(all_finite(got)) << "NaN/Inf (or an unwritten output) in the GPU result";
+          EXPECT_LT(normalized_error(got, want), tolerance(DType::BF16, 2e-5));
+        }
+}
+
+// One sequence of a long context (the W4 shape: many splits of one KV head group) and a batch
+// of 300 short ones (more CTAs than the GPU holds: one split), F32 against the double reference.
+TEST(CudaPagedAttention, DecodeSplitExtremesMatchDoubleReference) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 5000;
+  for (KvDType kvt : {KvDType::BF16, KvDType::INT8, KvDType::INT4}) {
+    for (int many : {0, 1}) {
+      testing::PagedAttentionSpec s;
+      if (many) {
+        s.q_lens.assign(300, 1);
+        s.context_lens.clear();
+        for (int i = 0; i < 300; ++i) s.context_lens.push_back(1 + (i * 37) % 301);
+      } else {
+        s.q_lens = {1};
+        s.context_lens = {3001};
+      }
+      s.num_kv_heads = 2;
+      s.num_heads = 4;
+      s.head_dim = 128;
+      s.block_size = 256;
+      s.dtype = kvt;
+      check_case(gpu, *cpu, s, DType::F32, seed++);
+    }
+  }
+}
+
 TEST(CudaPagedAttention, DecodeF16AndOddHeadDims) {
   NANOVLLM_SKIP_WITHOUT_GPU();
   Gpu gpu;

@@ -1,11 +1,13 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <atomic>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/lt_matmul.h"
+#include "backend/cuda/op_profiler.h"
 #include "core/kv_quant.h"
 #include "core/random.h"
 
@@ -73,15 +75,21 @@ struct CudaBackend::State {
   int32_t* sample_ids = nullptr;
   int64_t sample_capacity = 0;
   std::vector<cuda::DeviceSamplingRow> host_rows;
+  int num_sms = 1;
+  // Per-op timing (NANOVLLM_PROFILE_OPS=1), else null.
+  std::unique_ptr<cuda::OpProfiler> profiler;
 
   ~State() {
     if (stream) cudaStreamSynchronize(stream);
+    profiler.reset();
     matmul.reset();
     cudaFree(attn_workspace);
     cudaFree(sample_rows);
     cudaFree(sample_ids);
     if (stream) cudaStreamDestroy(stream);
   }
+  // The profiler to time an op with: null when profiling is off or a graph is being captured.
+  cuda::OpProfiler* prof() const { return profiler && !capturing ? profiler.get() : nullptr; }
   void not_capturing(const char* op) const {
     NANOVLLM_CHECK(!capturing, op, ": cannot run inside CUDA graph capture");
   }
@@ -105,6 +113,10 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   check_cuda(cudaSetDevice(device), "cudaSetDevice");
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "creating the stream");
   state_->matmul = std::make_unique<cuda::LtMatmul>(kLtWorkspaceBytes);
+  check_cuda(cudaDeviceGetAttribute(&state_->num_sms, cudaDevAttrMultiProcessorCount, device),
+             "querying the SM count");
+  if (cuda::OpProfiler::enabled_by_env())
+    state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
 }
 
 CudaBackend::~CudaBackend() = default;
@@ -180,6 +192,7 @@ void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor out) 
   check_dtype(out, op, "out", table.dtype);
   check_dim(out, 0, ids.dim(0), op, "out");
   check_dim(out, 1, table.dim(1), op, "out");
+  cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_gather_rows(table, ids, out, state_->stream);
 }
 
@@ -193,6 +206,7 @@ void CudaBackend::gather_rows(const Tensor& x, const Tensor& indices, Tensor out
   check_dtype(out, op, "out", x.dtype);
   check_dim(out, 0, indices.dim(0), op, "out");
   check_dim(out, 1, x.dim(1), op, "out");
+  cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_gather_rows(x, indices, out, state_->stream);
 }
 
@@ -204,6 +218,7 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Ten
   check_dim(out, 0, x.dim(0), op, "out");
   check_dim(out, 1, x.dim(1), op, "out");
   check_weight(weight, x.dtype, x.dim(1), op, "weight");
+  cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_rms_norm(x, nullptr, weight, eps, out, state_->stream);
 }
 
@@ -218,6 +233,7 @@ void CudaBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& w
     check_dim(*t, 1, x.dim(1), op, name);
   }
   check_weight(weight, x.dtype, x.dim(1), op, "weight");
+  cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_rms_norm(x, &residual, weight, eps, out, state_->stream);
 }
 
@@ -240,6 +256,10 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, T
     check_dim(*bias, 0, w.dim(0), op, "bias");
   }
   if (x.dim(0) == 0 || w.dim(0) == 0) return;
+  cuda::OpProfiler* prof = state_->prof();
+  cuda::OpTimer timer(prof, prof ? "linear " + std::to_string(x.dim(1)) + "->" +
+                                       std::to_string(w.dim(0)) + (x.dim(0) == 1 ? " (1 row)" : "")
+                                 : std::string());
   if (x.dim(1) == 0) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), state_->stream), "linear (K = 0)");
   } else {
@@ -256,6 +276,7 @@ void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {
   check_dtype(out, op, "out", gate_up.dtype);
   check_dim(out, 0, gate_up.dim(0), op, "out");
   check_dim(gate_up, 1, 2 * out.dim(1), op, "gate_up");
+  cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_silu_mul(gate_up, out, state_->stream);
 }
 
@@ -296,6 +317,7 @@ void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const T
   NANOVLLM_CHECK(kv.k && kv.v, op, ": kv cache values are null");
   NANOVLLM_CHECK(!kv_is_quantized(kv.dtype) || (kv.k_scale && kv.v_scale), op,
                  ": kv cache of dtype ", kv_dtype_name(kv.dtype), " needs k_scale and v_scale");
+  cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_qkv_rope_store(qkv, spec, positions, slot_mapping, kv, q_out, state_->stream);
 }
 
@@ -333,10 +355,12 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
   const bool decode = meta.max_query_len == 1 && q.dim(0) == meta.num_seqs &&
                       cuda::decode_attention_supported(int32_t(D), G);
   if (!decode) {
+    cuda::OpTimer timer(state_->prof(), "paged_attention (prefill/mixed)");
     cuda::launch_prefill_attention(q, kv, meta, scale, out, state_->stream);
     return;
   }
-  const int32_t splits = cuda::decode_attention_splits(meta.max_context_len);
+  const int32_t splits = cuda::decode_attention_splits(meta.num_seqs, int32_t(Hkv),
+                                                       meta.max_context_len, state_->num_sms);
   const int64_t need =
       cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits);
   if (need > state_->attn_workspace_floats) {
@@ -350,6 +374,7 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
                "paged_attention: allocating the split-K workspace");
     state_->attn_workspace_floats = need;
   }
+  cuda::OpTimer timer(state_->prof(), "paged_attention (decode)");
   cuda::launch_decode_attention(q, kv, meta, scale, out, state_->attn_workspace, splits,
                                 state_->stream);
 }
@@ -393,7 +418,10 @@ void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows
   check_cuda(cudaMemcpyAsync(state_->sample_rows, host.data(), size_t(S) * sizeof(host[0]),
                              cudaMemcpyHostToDevice, state_->stream),
              "sample: copying rows");
-  cuda::launch_sample(logits, state_->sample_rows, state_->sample_ids, state_->stream);
+  {
+    cuda::OpTimer timer(state_->prof(), op);
+    cuda::launch_sample(logits, state_->sample_rows, state_->sample_ids, state_->stream);
+  }
   check_cuda(cudaMemcpyAsync(out_token_ids, state_->sample_ids, size_t(S) * sizeof(int32_t),
                              cudaMemcpyDeviceToHost, state_->stream),
              "sample: copying token ids");

@@ -30,8 +30,11 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
 // Split-K workspace of decode attention: floats needed for `num_splits` partitions.
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,
                                           int32_t num_splits);
-// How many context partitions decode attention uses for a maximum context length.
-int32_t decode_attention_splits(int32_t max_context_len);
+// How many context partitions (split-K) decode attention uses: enough CTAs for the GPU's
+// num_sms, at most one per 128 tokens of max_context_len (an upper bound; exceeding it on a
+// graph replay stays correct). Each sequence's actual context is cut into that many ranges.
+int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
+                                int32_t num_sms);
 // Whether the decode kernel has a fast path for this head_dim (else the tiled kernel runs).
 bool decode_attention_supported(int32_t head_dim, int32_t group_size);
 

@@ -79,4 +79,76 @@ __device__ __forceinline__ void kv_load8(const char* head, int e, float out[8]) 
   }
 }
 
+// Bits of one stored element.
+template <KvDType T>
+constexpr int kv_elem_bits() {
+  return T == KvDType::F32 ? 32 : (T == KvDType::F16 || T == KvDType::BF16) ? 16
+                                : T == KvDType::INT4 ? 4 : 8;
+}
+
+// BYTES (4, 8 or 16) raw bytes of a cache row, loaded as one access with the streaming
+// (evict-first) hint: every K/V row is read once per decode step.
+template <int BYTES>
+struct KvRaw {
+  uint32_t w[BYTES / 4];
+};
+template <int BYTES>
+__device__ __forceinline__ KvRaw<BYTES> kv_load_raw(const char* p) {
+  static_assert(BYTES == 4 || BYTES == 8 || BYTES == 16, "kv_load_raw: 4, 8 or 16 bytes");
+  KvRaw<BYTES> r;
+  if constexpr (BYTES == 16) {
+    const uint4 u = __ldcs(reinterpret_cast<const uint4*>(p));
+    r.w[0] = u.x; r.w[1] = u.y; r.w[2] = u.z; r.w[3] = u.w;
+  } else if constexpr (BYTES == 8) {
+    const uint2 u = __ldcs(reinterpret_cast<const uint2*>(p));
+    r.w[0] = u.x; r.w[1] = u.y;
+  } else {
+    r.w[0] = __ldcs(reinterpret_cast<const unsigned int*>(p));
+  }
+  return r;
+}
+
+// Decodes N elements held in raw words (N * bits / 32 of them) into out[N], unscaled. Integer
+// formats use the 2^23 magic-number conversion (one byte permute or mask + one FADD per element)
+// instead of I2F, whose quarter-rate pipe would otherwise bound INT8/INT4 decode attention.
+template <KvDType T, int N>
+__device__ __forceinline__ void kv_decode_raw(const uint32_t* w, float* out) {
+  if constexpr (T == KvDType::F32) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = __uint_as_float(w[i]);
+  } else if constexpr (T == KvDType::BF16) {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      out[2 * i] = __uint_as_float(w[i] << 16);
+      out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+  } else if constexpr (T == KvDType::F16) {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      out[2 * i] = __half2float(__ushort_as_half(uint16_t(w[i] & 0xffffu)));
+      out[2 * i + 1] = __half2float(__ushort_as_half(uint16_t(w[i] >> 16)));
+    }
+  } else if constexpr (T == KvDType::INT8) {
+    // byte b holds v in [-127, 127]; b ^ 0x80 = v + 128; float(0x4B0000xx) = 2^23 + xx.
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+      const uint32_t u = w[i] ^ 0x80808080u;
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        out[4 * i + j] = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7540u + j)) - 8388736.f;
+    }
+  } else if constexpr (T == KvDType::FP8_E4M3) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = fp8_e4m3_decode(uint8_t(w[i >> 2] >> (8 * (i & 3))));
+  } else {  // INT4: element 2i in the low nibble of byte i; nibble ^ 8 = v + 8
+#pragma unroll
+    for (int i = 0; i < N / 8; ++i) {
+      const uint32_t u = w[i] ^ 0x88888888u;
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        out[8 * i + j] = __uint_as_float(0x4B000000u | ((u >> (4 * j)) & 0xfu)) - 8388616.f;
+    }
+  }
+}
+
 }  // namespace nanovllm::cuda

@@ -3,8 +3,8 @@
 // w = exp((logit - max) / temperature) over the top_k first tokens, top_p keeps the shortest
 // prefix whose mass reaches top_p * total, and the token is the first whose running mass exceeds
 // uniform_from_counter(seed, step) * kept mass. Instead of sorting the vocabulary, each prefix
-// is found by a radix select over the 32-bit order key of the logits (four 8-bit digit passes
-// with count and mass histograms), ties resolved by index; one block per row.
+// is found by a radix select over the 32-bit order key of the logits (12-, 12- and 8-bit digit
+// passes with count and mass histograms), ties resolved by index; one block per row.
 #include <cfloat>
 #include <climits>
 
@@ -16,7 +16,7 @@ namespace nanovllm::cuda {
 namespace {
 
 constexpr int kThreads = 1024;
-constexpr int kCopies = 8;  // privatized histograms, to spread shared-memory atomics
+constexpr int kBins = 4096;  // radix levels: key bits 31..20, 19..8 (4096 bins), 7..0 (256)
 
 // Monotone map of a float onto uint32: larger float, larger key.
 __device__ __forceinline__ uint32_t order_bits(float x) {
@@ -39,25 +39,15 @@ __device__ __forceinline__ bool in_prefix(const Prefix& p, uint32_t key, int i) 
 }
 
 struct Shared {
-  float hist_mass[kCopies][256];
-  int hist_count[kCopies][256];
-  float tot_mass[256];
-  int tot_count[256];
+  float hist_mass[kBins];  // per digit of the current level: weight mass and token count
+  int hist_count[kBins];
   float red_f[32];
   int red_i[32];
+  unsigned long long red_u64[32];
   int chosen_digit;
   float above;
 };
 
-__device__ float block_sum_f(float x, Shared& s) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  x = warp_sum(x);
-  __syncthreads();
-  if (lane == 0) s.red_f[warp] = x;
-  __syncthreads();
-  x = lane < int(blockDim.x >> 5) ? s.red_f[lane] : 0.f;
-  return warp_sum(x);
-}
 __device__ int block_reduce_i(int x, bool is_max, Shared& s) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int o = 16; o > 0; o >>= 1) {
@@ -73,6 +63,37 @@ __device__ int block_reduce_i(int x, bool is_max, Shared& s) {
     x = is_max ? max(x, y) : (x + y);
   }
   return x;
+}
+__device__ unsigned long long block_max_u64(unsigned long long x, Shared& s) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int o = 16; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(0xffffffffu, x, o));
+  __syncthreads();
+  if (lane == 0) s.red_u64[warp] = x;
+  __syncthreads();
+  x = lane < int(blockDim.x >> 5) ? s.red_u64[lane] : 0ull;
+  for (int o = 16; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+// Exclusive prefix sum over the threads in thread order; *total gets the sum of all.
+__device__ float block_exclusive_scan(float x, float* total, Shared& s) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float inc = x;
+  for (int o = 1; o < 32; o <<= 1) {
+    const float y = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += y;
+  }
+  __syncthreads();
+  if (lane == 31) s.red_f[warp] = inc;
+  __syncthreads();
+  const float wsum = lane < int(blockDim.x >> 5) ? s.red_f[lane] : 0.f;
+  float winc = wsum;
+  for (int o = 1; o < 32; o <<= 1) {
+    const float y = __shfl_up_sync(0xffffffffu, winc, o);
+    if (lane >= o) winc += y;
+  }
+  const float warp_before = __shfl_sync(0xffffffffu, winc - wsum, warp);
+  *total = __shfl_sync(0xffffffffu, winc, 31);
+  return warp_before + inc - x;
 }
 
 struct RowCtx {
@@ -110,67 +131,101 @@ __device__ int nth_tied_index(const RowCtx& r, const Prefix& keep, uint32_t bits
 }
 
 // Shortest prefix of the token order (within keep) whose measure (token count, or mass when
-// use_mass) reaches target: cum >= target, or cum > target when strict. Returns the prefix; its
-// measure goes to *measure and its last token to *last.
+// use_mass) reaches target: cum >= target, or cum > target when strict. relative: target is a
+// fraction of keep's total measure (summed by the first level's histogram, so no extra pass).
+// Three radix levels (12, 12, 8 key bits), each one pass over the row; a warp whose tokens all
+// fall into one digit adds once (the first level of a row of similar logits would otherwise
+// serialize on one shared-memory address); the digit is found by a block scan over the bins.
+// Returns the prefix; its measure goes to *measure and its last token to *last.
 __device__ Prefix select_prefix(const RowCtx& r, const Prefix& keep, bool use_mass, float target,
-                                bool strict, float* measure, int* last, Shared& s) {
+                                bool relative, bool strict, float* measure, int* last, Shared& s) {
   uint32_t prefix = 0, mask = 0;
   float above = 0.f;
-  const int copy = (threadIdx.x >> 5) % kCopies;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int i = threadIdx.x; i < kCopies * 256; i += blockDim.x) {
-      (&s.hist_mass[0][0])[i] = 0.f;
-      (&s.hist_count[0][0])[i] = 0;
+  const int lane = threadIdx.x & 31, t = threadIdx.x;
+  for (int level = 0; level < 3; ++level) {
+    const int shift = level == 0 ? 20 : level == 1 ? 8 : 0;
+    const int nbins = level == 2 ? 256 : kBins;
+    for (int i = t; i < nbins; i += blockDim.x) {
+      s.hist_mass[i] = 0.f;
+      s.hist_count[i] = 0;
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < r.V; i += blockDim.x) {
-      const float v = r.x[i];
-      const uint32_t k = order_bits(v);
-      if ((k & mask) != prefix || !in_prefix(keep, k, i)) continue;
-      const int digit = (k >> shift) & 255;
-      if (use_mass) atomicAdd(&s.hist_mass[copy][digit], r.weight(v));
-      atomicAdd(&s.hist_count[copy][digit], 1);
-    }
-    __syncthreads();
-    if (threadIdx.x < 256) {
-      float m = 0.f;
-      int c = 0;
-      for (int j = 0; j < kCopies; ++j) {
-        m += s.hist_mass[j][threadIdx.x];
-        c += s.hist_count[j][threadIdx.x];
-      }
-      s.tot_mass[threadIdx.x] = m;
-      s.tot_count[threadIdx.x] = c;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      float cum = above;
-      int chosen = -1, lowest = -1;
-      float cum_lowest = above;
-      for (int d = 255; d >= 0; --d) {
-        if (s.tot_count[d] == 0) continue;
-        const float m = use_mass ? s.tot_mass[d] : float(s.tot_count[d]);
-        if (strict ? (cum + m > target) : (cum + m >= target)) {
-          chosen = d;
-          break;
+    for (int base = t - lane; base < r.V; base += blockDim.x) {  // warp-uniform trip count
+      const int i = base + lane;
+      bool take = false;
+      float w = 0.f;
+      uint32_t digit = 0xffffffffu;
+      if (i < r.V) {
+        const float v = r.x[i];
+        const uint32_t k = order_bits(v);
+        if ((k & mask) == prefix && in_prefix(keep, k, i)) {
+          take = true;
+          digit = (k >> shift) & uint32_t(nbins - 1);
+          if (use_mass) w = r.weight(v);
         }
-        lowest = d;
-        cum_lowest = cum;
-        cum += m;
       }
-      if (chosen < 0) {  // rounding left the target beyond the total: take the last token
-        chosen = lowest;
-        cum = cum_lowest;
+      const unsigned peers = __match_any_sync(0xffffffffu, digit);
+      if (peers == 0xffffffffu) {  // one digit for the whole warp (take is warp-uniform here)
+        if (take) {
+          const float ws = use_mass ? warp_sum(w) : 0.f;
+          if (lane == 0) {
+            if (use_mass) atomicAdd(&s.hist_mass[digit], ws);
+            atomicAdd(&s.hist_count[digit], 32);
+          }
+        }
+      } else if (take) {
+        if (use_mass) atomicAdd(&s.hist_mass[digit], w);
+        atomicAdd(&s.hist_count[digit], 1);
       }
-      s.chosen_digit = chosen;
-      s.above = cum;
+    }
+    __syncthreads();
+    // Thread t owns `per` consecutive digits in descending order, starting at nbins-1 - t*per.
+    const int per = (nbins + int(blockDim.x) - 1) / int(blockDim.x);
+    float local = 0.f;
+    for (int j = 0; j < per; ++j) {
+      const int idx = t * per + j;
+      if (idx >= nbins) break;
+      const int d = nbins - 1 - idx;
+      local += use_mass ? s.hist_mass[d] : float(s.hist_count[d]);
+    }
+    float total = 0.f;
+    float cum = above + block_exclusive_scan(local, &total, s);
+    if (level == 0 && relative) target *= total;
+    int cand = -1, lowest = -1;
+    float cand_cum = 0.f, lowest_cum = 0.f;
+    for (int j = 0; j < per; ++j) {
+      const int idx = t * per + j;
+      if (idx >= nbins) break;
+      const int d = nbins - 1 - idx;
+      if (s.hist_count[d] == 0) continue;
+      const float m = use_mass ? s.hist_mass[d] : float(s.hist_count[d]);
+      if (cand < 0 && (strict ? (cum + m > target) : (cum + m >= target))) {
+        cand = d;
+        cand_cum = cum;
+      }
+      lowest = d;
+      lowest_cum = cum;
+      cum += m;
+    }
+    const int win = block_reduce_i(cand >= 0 ? -t : INT_MIN, true, s);  // lowest t with a digit
+    if (win != INT_MIN) {
+      if (t == -win) {
+        s.chosen_digit = cand;
+        s.above = cand_cum;
+      }
+    } else {  // rounding left the target beyond the total: take the last token
+      const int lt = block_reduce_i(lowest >= 0 ? t : -1, true, s);
+      if (t == lt) {
+        s.chosen_digit = lowest;
+        s.above = lowest_cum;
+      }
     }
     __syncthreads();
     prefix |= uint32_t(s.chosen_digit) << shift;
-    mask |= 255u << shift;
+    mask |= uint32_t(nbins - 1) << shift;
     above = s.above;
   }
-  const int ties = s.tot_count[s.chosen_digit];
+  const int ties = s.hist_count[s.chosen_digit];
   const float w = use_mass ? r.weight(from_order_bits(prefix)) : 1.f;
   const float need = (target - above) / w;
   int n = strict ? int(floorf(need)) + 1 : int(ceilf(need));
@@ -181,22 +236,22 @@ __device__ Prefix select_prefix(const RowCtx& r, const Prefix& keep, bool use_ma
   return Prefix{prefix, idx, false};
 }
 
-// grid S, block kThreads: logits [S, V] -> token_ids [S].
+// grid S, block kThreads: logits [S, V] -> token_ids [S]. Passes over the row: 1 (max key and
+// its lowest index) + 3 radix levels + 1 tie resolution per prefix selected (temperature only:
+// one selection, 5 passes; top-k and top-p add one selection each).
 __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restrict__ logits, int V,
                                                           const DeviceSamplingRow* rows,
                                                           int32_t* token_ids) {
   __shared__ Shared s;
   const DeviceSamplingRow row = rows[blockIdx.x];
   const float* x = logits + int64_t(blockIdx.x) * V;
-  // Argmax, lowest index among equals: max of the order key, then the lowest index holding it.
-  uint32_t best = 0;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) best = max(best, order_bits(x[i]));
-  const int best_i = block_reduce_i(int(best ^ 0x80000000u), true, s);
-  const uint32_t max_key = uint32_t(best_i) ^ 0x80000000u;
-  int first = INT_MAX;
+  // Argmax, lowest index among equals: max of (order key, ~index) in one pass.
+  unsigned long long best = 0;
   for (int i = threadIdx.x; i < V; i += blockDim.x)
-    if (order_bits(x[i]) == max_key) first = min(first, i);
-  first = -block_reduce_i(-first, true, s);
+    best = max(best, (static_cast<unsigned long long>(order_bits(x[i])) << 32) | uint32_t(~uint32_t(i)));
+  best = block_max_u64(best, s);
+  const uint32_t max_key = uint32_t(best >> 32);
+  const int first = int(~uint32_t(best & 0xffffffffu));
   if (row.temperature == 0.f) {
     if (threadIdx.x == 0) token_ids[blockIdx.x] = first;
     return;
@@ -206,17 +261,14 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restric
   float measure = 0.f;
   int last = first;
   if (row.top_k > 0 && row.top_k < V)
-    keep = select_prefix(r, keep, false, float(row.top_k), false, &measure, &last, s);
-  float total = 0.f;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    const uint32_t k = order_bits(x[i]);
-    if (in_prefix(keep, k, i)) total += r.weight(x[i]);
+    keep = select_prefix(r, keep, false, float(row.top_k), false, false, &measure, &last, s);
+  if (row.top_p < 1.f) {
+    float kept_mass = 0.f;
+    keep = select_prefix(r, keep, true, row.top_p, true, false, &kept_mass, &last, s);
+    select_prefix(r, keep, true, row.uniform * kept_mass, false, true, &measure, &last, s);
+  } else {
+    select_prefix(r, keep, true, row.uniform, true, true, &measure, &last, s);
   }
-  total = block_sum_f(total, s);
-  float kept_mass = total;
-  if (row.top_p < 1.f)
-    keep = select_prefix(r, keep, true, row.top_p * total, false, &kept_mass, &last, s);
-  select_prefix(r, keep, true, row.uniform * kept_mass, true, &measure, &last, s);
   if (threadIdx.x == 0) token_ids[blockIdx.x] = last;
 }
 
