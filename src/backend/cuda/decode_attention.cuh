@@ -35,7 +35,7 @@ namespace nanovllm::cuda::decode_detail {
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;          // tokens per thread group per iteration (K and V loads each)
-constexpr int kMinSplitTokens = 128;  // the host never makes a split shorter than this on average
+constexpr int kMinSplitTokens = 32;  // the host never makes a split shorter than this on average
 
 // Elements per thread: one 16-byte load, capped so that q and acc (2 x G x VEC floats) fit.
 template <KvDType KV, int MAXG>

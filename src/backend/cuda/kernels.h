@@ -31,7 +31,7 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,
                                           int32_t num_splits);
 // How many context partitions (split-K) decode attention uses: enough CTAs for the GPU's
-// num_sms, at most one per 128 tokens of max_context_len (an upper bound; exceeding it on a
+// num_sms, at most one per 32 tokens of max_context_len (an upper bound; exceeding it on a
 // graph replay stays correct). Each sequence's actual context is cut into that many ranges.
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
                                 int32_t num_sms);
