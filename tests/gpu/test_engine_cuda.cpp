@@ -68,15 +68,25 @@ TEST_F(CudaEngine, Stories260KReproducesLlama2cGreedyOutputs) {
 }
 
 TEST_F(CudaEngine, GraphsPrefixCachingAndChunkingDoNotChangeOutputs) {
-  const auto refs = load_references();
+  // Long prompts (a reference prompt and the first 40 tokens of its llama2.c output) so that
+  // full 16-token blocks exist to be shared; the continuation is llama2.c's next 16 tokens.
+  std::vector<Reference> refs;
+  for (const Reference& r : load_references()) {
+    Reference longer;
+    longer.prompt_ids = r.prompt_ids;
+    longer.prompt_ids.insert(longer.prompt_ids.end(), r.output_ids.begin(), r.output_ids.begin() + 40);
+    longer.output_ids.assign(r.output_ids.begin() + 40, r.output_ids.begin() + 56);
+    refs.push_back(longer);
+  }
   Config base = cuda_config();
   base.enforce_eager = true;
   base.enable_prefix_caching = false;
   LLM eager(kStories, base);
   const auto expected = greedy(eager, refs);
+  for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(expected[i].token_ids, refs[i].output_ids) << i;
 
   Config fast = cuda_config();
-  fast.max_num_batched_tokens = 37;  // forces chunked prefill of the longer prompts
+  fast.max_num_batched_tokens = 37;  // forces chunked prefill of every prompt
   LLM graphs(kStories, fast);
   for (int round = 0; round < 2; ++round) {  // the second round hits the prefix cache
     const auto got = greedy(graphs, refs);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On the GPU machine, after scripts/gpu_run.sh built build-gpu: every BENCH.md workload with BF16
+# and INT8 KV side by side (W5 also FP8 and INT4), then the transformers peer and nanovllm back
+# to back on W2 and W4. JSON and logs go to OUTDIR/results/, packed as OUTDIR/results.tar.
+#   scripts/gpu_bench_all.sh OUTDIR
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=$(mkdir -p "$1" && cd "$1" && pwd)
+R=$OUT/results
+mkdir -p "$R"
+BIN=build-gpu/nanovllm
+
+run() {
+  local name=$1 limit=$2
+  shift 2
+  timeout "$limit" "$BIN" bench --preset qwen3-0.6b --load-format dummy --device cuda "$@" \
+    --json "$R/$name.json" >"$R/$name.log" 2>&1
+  echo "== $name: rc=$?"
+  grep -E "^ +(kv dtype|bf16|int8|int4|fp8)" "$R/$name.log"
+}
+
+run w1 150 --workload W1 --kv-cache-dtype bf16 int8
+run w2 90 --workload W2 --kv-cache-dtype bf16 int8
+run w3 90 --workload W3 --kv-cache-dtype bf16 int8
+run w4 60 --workload W4 --kv-cache-dtype bf16 int8
+run w5 60 --workload W5 --kv-cache-dtype bf16 int8 fp8_e4m3 int4
+NANOVLLM=$BIN OUT_DIR=$R/side_by_side KV_DTYPES=bf16,int8 EXTRA_ARGS="--device cuda" \
+  timeout 180 bash bench/run_side_by_side.sh W2 W4 >"$R/side_by_side.log" 2>&1
+echo "== side by side: rc=$?"
+tail -12 "$R/side_by_side.log"
+tar -C "$OUT" -cf "$OUT/results.tar" results
