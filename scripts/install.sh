@@ -22,6 +22,7 @@ PIP_PACKAGES=(
   numpy==2.4.6
   safetensors==0.8.0
   pytest==8.3.4
+  matplotlib==3.11.2  # bench/plot.py
   gguf==0.19.0  # reference for GGUF dequantization (tests/fixtures/gguf/make_dequant_reference.py)
 )
 
