@@ -113,8 +113,9 @@ ChatFormatSpec detect_chat_format(const std::string& t, const std::string& bos_t
   if (contains(t, "<|im_start|>")) {
     f.format = contains(t, "enable_thinking") || contains(t, "reasoning_content") ? ChatFormat::kQwen3
                                                                                  : ChatFormat::kChatMl;
-    // A default system turn written as a literal, e.g. '<|im_start|>system\nYou are ...<|im_end|>\n'.
-    static const std::regex kDefaultSystem(R"(<\|im_start\|>system\\n([^'"{}<]+)<\|im_end\|>)");
+    // A default system turn written as a literal, e.g. '<|im_start|>system\nYou are ...<|im_end|>\n'
+    // (the "\n" is an escape in tokenizer_config.json templates, a real newline in GGUF ones).
+    static const std::regex kDefaultSystem(R"(<\|im_start\|>system(?:\\n|\n)([^'"{}<]+)<\|im_end\|>)");
     std::smatch match;
     if (f.format == ChatFormat::kChatMl && std::regex_search(t, match, kDefaultSystem)) f.default_system = match[1];
   } else if (contains(t, "<|start_header_id|>")) {
