@@ -79,6 +79,8 @@ class LLM {
                                   bool add_generation_prompt = true,
                                   bool enable_thinking = true) const;
   std::string decode(const std::vector<int32_t>& ids) const;
+  // SamplingParams{} with the model's generation_config.json defaults (temperature, top_p, top_k).
+  SamplingParams default_sampling_params() const;
   const Config& config() const;
   EngineStats stats() const;
   void reset_stats();

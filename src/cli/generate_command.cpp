@@ -21,6 +21,8 @@ struct GenerateArgs {
   SamplingParams sampling;
   uint64_t seed = 0;
   bool seed_given = false;
+  // Flags the user gave; the others take the model's generation_config.json defaults.
+  bool temperature_given = false, top_p_given = false, top_k_given = false;
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -60,6 +62,10 @@ std::vector<std::vector<int32_t>> read_prompt_ids(const std::string& path) {
 int run_generate(GenerateArgs& a) {
   if (a.seed_given) a.sampling.seed = a.seed;
   LLM llm(a.engine.config);
+  const SamplingParams defaults = llm.default_sampling_params();
+  if (!a.temperature_given) a.sampling.temperature = defaults.temperature;
+  if (!a.top_p_given) a.sampling.top_p = defaults.top_p;
+  if (!a.top_k_given) a.sampling.top_k = defaults.top_k;
   std::vector<Prompt> prompts;
   std::vector<std::string> texts = a.prompts;
   if (!a.prompts_file.empty())
@@ -108,9 +114,15 @@ void register_generate_command(CLI::App& app) {
   cmd->add_flag("--chat", args->chat, "format each prompt as a user message of the chat format");
   cmd->add_flag("--no-thinking", args->no_thinking, "with --chat: Qwen3's enable_thinking=False");
   SamplingParams& s = args->sampling;
-  cmd->add_option("--temperature", s.temperature, "0 is greedy")->check(non_negative_number());
-  cmd->add_option("--top-p", s.top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--top-k", s.top_k, "keep the k most likely tokens (-1: all)");
+  GenerateArgs* a = args.get();
+  cmd->add_option("--temperature", s.temperature, "0 is greedy (default: the model's, else 1)")
+      ->check(non_negative_number())
+      ->each([a](const std::string&) { a->temperature_given = true; });
+  cmd->add_option("--top-p", s.top_p, "nucleus sampling mass (default: the model's, else 1)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->each([a](const std::string&) { a->top_p_given = true; });
+  cmd->add_option("--top-k", s.top_k, "keep the k most likely tokens (default: the model's, else all)")
+      ->each([a](const std::string&) { a->top_k_given = true; });
   cmd->add_option("--seed", args->seed, "sampling seed")->each([a = args.get()](const std::string&) {
     a->seed_given = true;
   });

@@ -123,6 +123,15 @@ std::string LLM::decode(const std::vector<int32_t>& ids) const {
   return tok->decode(ids, true);
 }
 
+SamplingParams LLM::default_sampling_params() const {
+  const ModelConfig& m = engine_->model_config();
+  SamplingParams p;
+  if (m.default_temperature) p.temperature = *m.default_temperature;
+  if (m.default_top_p) p.top_p = *m.default_top_p;
+  if (m.default_top_k) p.top_k = *m.default_top_k;
+  return p;
+}
+
 const Config& LLM::config() const { return engine_->config(); }
 EngineStats LLM::stats() const { return engine_->stats(); }
 void LLM::reset_stats() { engine_->reset_stats(); }

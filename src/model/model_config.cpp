@@ -253,6 +253,22 @@ void merge_generation_config(ModelConfig& c, const std::filesystem::path& model_
     auto bos = token_id_list(j.at("bos_token_id"), "bos_token_id", path.string());
     if (bos.size() == 1) c.bos_token_id = bos[0];
   }
+  auto number = [&](const char* field) -> std::optional<double> {
+    if (!present(j, field)) return std::nullopt;
+    NANOVLLM_CHECK(j.at(field).is_number(), path.string(), ": field '", field, "' must be a number");
+    return j.at(field).get<double>();
+  };
+  if (auto t = number("temperature")) {
+    NANOVLLM_CHECK(*t >= 0, path.string(), ": field 'temperature' = ", *t, "; expected >= 0");
+    c.default_temperature = float(*t);
+  }
+  if (auto p = number("top_p")) {
+    NANOVLLM_CHECK(*p > 0 && *p <= 1, path.string(), ": field 'top_p' = ", *p, "; expected (0, 1]");
+    c.default_top_p = float(*p);
+  }
+  if (auto k = number("top_k")) c.default_top_k = *k > 0 ? int32_t(*k) : -1;
+  if (present(j, "do_sample") && j.at("do_sample").is_boolean() && !j.at("do_sample").get<bool>())
+    c.default_temperature = 0.0f;
   if (!present(j, "eos_token_id")) return;
   for (int32_t id : token_id_list(j.at("eos_token_id"), "eos_token_id", path.string())) {
     bool known = false;

@@ -48,12 +48,16 @@ struct ModelConfig {
   DType torch_dtype = DType::F32;   // F32 / F16 / BF16
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;
+  // generation_config.json's sampling defaults, used where a request does not say (as vLLM does).
+  std::optional<float> default_temperature, default_top_p;
+  std::optional<int32_t> default_top_k;
 };
 
 // Reads and validates config.json; errors name the file and the field.
 ModelConfig load_model_config(const std::filesystem::path& config_json);
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& source_name);
-// Adds generation_config.json's eos_token_id (int or list) to eos_token_ids, when the file exists.
+// Adds generation_config.json's eos_token_id (int or list) to eos_token_ids and takes its sampling
+// defaults (temperature, top_p, top_k; do_sample false means greedy), when the file exists.
 void merge_generation_config(ModelConfig& config, const std::filesystem::path& model_dir);
 // Throws Error (prefixed by source_name) when sizes are missing, non-positive or inconsistent.
 void validate_model_config(const ModelConfig& c, const std::string& source_name);
