@@ -10,9 +10,9 @@ JOBS=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
 if [ "${NANOVLLM_SKIP_FUZZ:-0}" != 1 ]; then
-  bash tests/fuzz/run_fuzz.sh "${NANOVLLM_FUZZ_SECONDS:-60}" build-fuzz >build-fuzz.log 2>&1 ||
+  bash tests/fuzz/run_fuzz.sh "${NANOVLLM_FUZZ_SECONDS:-30}" build-fuzz >build-fuzz.log 2>&1 ||
     { tail -40 build-fuzz.log; exit 1; }
-  echo "fuzz: model readers clean for ${NANOVLLM_FUZZ_SECONDS:-60} s (log: build-fuzz.log)"
+  echo "fuzz: model readers clean for ${NANOVLLM_FUZZ_SECONDS:-30} s (log: build-fuzz.log)"
 fi
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
