@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "core/error.h"
 
 namespace nanovllm::testing_util {
 
@@ -102,5 +105,19 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -2.f
   for (auto& x : v) x = dist(rng);
   return v;
 }
+
+// The message of the nanovllm::Error that f throws, or "<no error>".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+#define EXPECT_CONTAINS(haystack, needle)                                  \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos)        \
+      << "'" << (needle) << "' not in: " << (haystack)
 
 }  // namespace nanovllm::testing_util

@@ -15,17 +15,6 @@ namespace {
 using namespace testing_util;
 using B = GgufBuilder;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (needle) << "' not in: " << (haystack)
 
 // A small valid file: every metadata value type and two tensors.
 GgufBuilder sample_builder(uint32_t alignment_kv = 0) {

@@ -18,17 +18,6 @@ using B = GgufBuilder;
 
 const std::string kStories = std::string(NANOVLLM_SHARED_DIR) + "/models/stories260K";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (needle) << "' not in: " << (haystack)
 
 // llama.cpp's convert_hf_to_gguf.py permute(), in its numpy form:
 //   w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols)

@@ -38,17 +38,6 @@ std::vector<uint16_t> random_halves(size_t n, uint32_t seed, int exp_shift) {
   return v;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (needle) << "' not in: " << (haystack)
 
 TEST(Safetensors, RoundTripF32F16BF16) {
   ScratchDir dir;
