@@ -71,12 +71,14 @@ void k_scale_min(int j, const uint8_t* s, int& scale, int& min) {
   }
 }
 
-// Q4_K: f16 d, f16 dmin, scales[12], qs[128]; each 64 values use one 32-byte run of qs (low
-// nibbles for the first 32, high for the next 32); y = d * scale * q - dmin * min.
-void block_q4_k(const uint8_t* b, float* y) {
+// The 256 values of a Q4_K / Q5_K block: four groups of 64, each using one 32-byte run of qs
+// (low nibbles for the group's first 32 values, high for the next 32) and the scale/min pairs
+// 2*group and 2*group+1; y = d * scale * q - dmin * min. fifth_bit(l, bit) adds bit 4 of a
+// value (Q5_K's qh; 0 for Q4_K), bit being the qh bit of the value's half-group.
+template <class FifthBit>
+void k_quant_groups(const uint8_t* b, const uint8_t* qs, FifthBit fifth_bit, float* y) {
   const float d = f16_at(b), dmin = f16_at(b + 2);
   const uint8_t* scales = b + 4;
-  const uint8_t* qs = b + 16;
   for (int group = 0; group < 4; ++group) {
     int s0, m0, s1, m1;
     k_scale_min(2 * group, scales, s0, m0);
@@ -84,32 +86,24 @@ void block_q4_k(const uint8_t* b, float* y) {
     const uint8_t* q = qs + 32 * group;
     float* out = y + 64 * group;
     for (int l = 0; l < 32; ++l) {
-      out[l] = d * float(s0) * float(q[l] & 0xF) - dmin * float(m0);
-      out[l + 32] = d * float(s1) * float(q[l] >> 4) - dmin * float(m1);
-    }
-  }
-}
-
-// Q5_K: as Q4_K plus qh[32]: bit 2*group of qh[l] is the fifth bit of value l of the group's
-// first 32, bit 2*group+1 of its second 32.
-void block_q5_k(const uint8_t* b, float* y) {
-  const float d = f16_at(b), dmin = f16_at(b + 2);
-  const uint8_t* scales = b + 4;
-  const uint8_t* qh = b + 16;
-  const uint8_t* qs = b + 48;
-  for (int group = 0; group < 4; ++group) {
-    int s0, m0, s1, m1;
-    k_scale_min(2 * group, scales, s0, m0);
-    k_scale_min(2 * group + 1, scales, s1, m1);
-    const uint8_t* q = qs + 32 * group;
-    float* out = y + 64 * group;
-    for (int l = 0; l < 32; ++l) {
-      const int lo = (q[l] & 0xF) | (((qh[l] >> (2 * group)) & 1) << 4);
-      const int hi = (q[l] >> 4) | (((qh[l] >> (2 * group + 1)) & 1) << 4);
+      const int lo = (q[l] & 0xF) | fifth_bit(l, 2 * group);
+      const int hi = (q[l] >> 4) | fifth_bit(l, 2 * group + 1);
       out[l] = d * float(s0) * float(lo) - dmin * float(m0);
       out[l + 32] = d * float(s1) * float(hi) - dmin * float(m1);
     }
   }
+}
+
+// Q4_K: f16 d, f16 dmin, scales[12], qs[128].
+void block_q4_k(const uint8_t* b, float* y) {
+  k_quant_groups(b, b + 16, [](int, int) { return 0; }, y);
+}
+
+// Q5_K: as Q4_K plus qh[32] before qs: bit 2*group of qh[l] is the fifth bit of value l of the
+// group's first 32, bit 2*group+1 of its second 32.
+void block_q5_k(const uint8_t* b, float* y) {
+  const uint8_t* qh = b + 16;
+  k_quant_groups(b, b + 48, [qh](int l, int bit) { return ((qh[l] >> bit) & 1) << 4; }, y);
 }
 
 // Q6_K: ql[128] (low 4 bits), qh[64] (high 2 bits), int8 scales[16] (one per 16 values), f16 d.

@@ -182,5 +182,27 @@ TEST(CudaPagedAttention, F16Prefill) {
   }
 }
 
+// Long prompts over a long cached prefix (many 64-key tiles, the causal diagonal inside a tile),
+// on the tensor-core kernel (D 64/128/80) and the CUDA-core one (D 40, not a multiple of 16).
+TEST(CudaPagedAttention, LongPrefillOnTensorCoresAndOddHeadDims) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 6000;
+  for (KvDType kvt : {KvDType::BF16, KvDType::INT8, KvDType::INT4})
+    for (int32_t D : {40, 64, 80, 128})
+      for (DType dt : {DType::BF16, DType::F16}) {
+        testing::PagedAttentionSpec s;
+        s.q_lens = {700, 130, 1};
+        s.context_lens = {1500, 130, 900};
+        s.num_kv_heads = 2;
+        s.num_heads = D == 80 ? 6 : 4;  // G = 3 or 2
+        s.head_dim = D;
+        s.block_size = 16;
+        s.dtype = kvt;
+        check_case(gpu, *cpu, s, dt, seed++);
+      }
+}
+
 }  // namespace
 }  // namespace nanovllm

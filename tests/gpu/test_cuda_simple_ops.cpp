@@ -109,7 +109,10 @@ TEST(CudaSimpleOps, LinearWithAndWithoutBias) {
   auto cpu = make_cpu_backend();
   struct Shape { int64_t T, K, N; };
   for (DType dt : kActDtypes) {
-    for (Shape s : {Shape{1, 64, 97}, Shape{7, 1024, 3072}, Shape{97, 256, 1000}, Shape{256, 1024, 2048}}) {
+    // M <= 8 with K % 8 == 0 takes the small-M weight-streaming kernel (N not a multiple of its
+    // 4 features per CTA included); K = 100 and M >= 9 take cuBLASLt.
+    for (Shape s : {Shape{1, 64, 97}, Shape{7, 1024, 3072}, Shape{8, 2048, 4099}, Shape{3, 24, 5},
+                    Shape{2, 100, 50}, Shape{97, 256, 1000}, Shape{256, 1024, 2048}}) {
       for (bool f32_out : {false, true}) {
         for (bool with_bias : {false, true}) {
           if (f32_out && dt == DType::F32) continue;

@@ -1,6 +1,5 @@
-#include <cstring>
-
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/row_copy.h"
 #include "backend/cpu/tensor_checks.h"
 
 namespace nanovllm::cpu {
@@ -17,11 +16,7 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor out) {
   for (int64_t t = 0; t < T; ++t)
     NANOVLLM_CHECK(id[t] >= 0 && id[t] < V, "embedding: ids[", t, "] = ", id[t],
                    " is outside the vocabulary [0, ", V, ")");
-  const float* src = table.ptr<float>();
-  float* dst = out.ptr<float>();
-#pragma omp parallel for schedule(static) if (T * H > 65536)
-  for (int64_t t = 0; t < T; ++t)
-    std::memcpy(dst + t * H, src + int64_t(id[t]) * H, size_t(H) * sizeof(float));
+  copy_indexed_rows(table.ptr<float>(), id, T, H, out.ptr<float>());
 }
 
 }  // namespace nanovllm::cpu

@@ -1,6 +1,5 @@
-#include <cstring>
-
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/row_copy.h"
 #include "backend/cpu/tensor_checks.h"
 
 namespace nanovllm::cpu {
@@ -18,9 +17,7 @@ void gather_rows(const Tensor& x, const Tensor& indices, Tensor out) {
     NANOVLLM_CHECK(idx[s] >= 0 && idx[s] < T, "gather_rows: indices[", s, "] = ", idx[s],
                    " is outside the rows [0, ", T, ")");
   NANOVLLM_CHECK(x.data != out.data || S == 0, "gather_rows: out must not alias x");
-  for (int64_t s = 0; s < S; ++s)
-    std::memcpy(out.ptr<float>() + s * H, x.ptr<float>() + int64_t(idx[s]) * H,
-                size_t(H) * sizeof(float));
+  copy_indexed_rows(x.ptr<float>(), idx, S, H, out.ptr<float>());
 }
 
 }  // namespace nanovllm::cpu

@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "backend/attention_checks.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/kv_dispatch.h"
 #include "backend/cpu/tensor_checks.h"
@@ -19,23 +20,9 @@ std::vector<int32_t> check_inputs(const Tensor& q, const PagedKvLayer& kv,
   const char* op = "paged_attention";
   check_tensor(q, op, "q", DType::F32, 2);
   check_tensor(out, op, "out", DType::F32, 2);
-  check_dim(out, 0, q.dim(0), op, "out");
-  check_dim(out, 1, q.dim(1), op, "out");
-  NANOVLLM_CHECK(kv.head_dim > 0 && kv.num_kv_heads > 0 && kv.block_size > 0, op,
-                 ": kv cache has head_dim ", kv.head_dim, ", num_kv_heads ", kv.num_kv_heads,
-                 ", block_size ", kv.block_size, "; expected positive sizes");
-  const int64_t D = kv.head_dim, Hkv = kv.num_kv_heads;
-  NANOVLLM_CHECK(q.dim(1) % (D * Hkv) == 0, op, ": q has shape ", q.shape_string(),
-                 ", expected [T, Hq * ", D, "] with Hq a multiple of ", Hkv);
-  NANOVLLM_CHECK(kv.k && kv.v, op, ": kv cache values are null");
-  NANOVLLM_CHECK(!kv_is_quantized(kv.dtype) || (kv.k_scale && kv.v_scale), op,
-                 ": kv cache of dtype ", kv_dtype_name(kv.dtype), " needs k_scale and v_scale");
+  check_attention_operands(op, q, kv, meta, out);
   const int64_t T = q.dim(0);
   const int32_t B = meta.num_seqs;
-  NANOVLLM_CHECK(B >= 0 && (B == 0 || (meta.cu_seqlens_q && meta.context_lens &&
-                                       meta.block_tables)),
-                 op, ": meta has num_seqs ", B, " but null cu_seqlens_q/context_lens/block_tables");
-  NANOVLLM_CHECK(B > 0 || T == 0, op, ": q has ", T, " rows but meta has no sequences");
   std::vector<int32_t> seq_of(size_t(T), 0);
   if (B == 0) return seq_of;
   NANOVLLM_CHECK(meta.cu_seqlens_q[0] == 0 && meta.cu_seqlens_q[B] == T, op,

@@ -1,9 +1,12 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <atomic>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "backend/attention_checks.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/lt_matmul.h"
@@ -76,6 +79,8 @@ struct CudaBackend::State {
   int64_t sample_capacity = 0;
   std::vector<cuda::DeviceSamplingRow> host_rows;
   int num_sms = 1;
+  // Resident decode-attention CTAs per SM, per (activation, kv dtype, head_dim, G) bucket.
+  std::map<std::tuple<int, int, int32_t, int32_t>, int32_t> decode_occupancy;
   // Per-op timing (NANOVLLM_PROFILE_OPS=1), else null.
   std::unique_ptr<cuda::OpProfiler> profiler;
 
@@ -87,6 +92,15 @@ struct CudaBackend::State {
     cudaFree(sample_rows);
     cudaFree(sample_ids);
     if (stream) cudaStreamDestroy(stream);
+  }
+  int32_t decode_ctas_per_sm(DType act, KvDType kv, int32_t head_dim, int32_t group) {
+    const auto key = std::make_tuple(int(act), int(kv), head_dim, group);
+    auto it = decode_occupancy.find(key);
+    if (it == decode_occupancy.end())
+      it = decode_occupancy
+               .emplace(key, cuda::decode_attention_ctas_per_sm(act, kv, head_dim, group))
+               .first;
+    return it->second;
   }
   // The profiler to time an op with: null when profiling is off or a graph is being captured.
   cuda::OpProfiler* prof() const { return profiler && !capturing ? profiler.get() : nullptr; }
@@ -262,6 +276,8 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, T
                                  : std::string());
   if (x.dim(1) == 0) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), state_->stream), "linear (K = 0)");
+  } else if (cuda::small_m_linear_supported(x, w, out)) {
+    cuda::launch_small_m_linear(x, w, out, state_->stream);
   } else {
     state_->matmul->run(x, w, out, state_->stream);
   }
@@ -328,28 +344,13 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
   NANOVLLM_CHECK(is_float_dtype(q.dtype), op, ": q must be a float tensor");
   check_tensor(out, op, "out", 2);
   check_dtype(out, op, "out", q.dtype);
-  check_dim(out, 0, q.dim(0), op, "out");
-  check_dim(out, 1, q.dim(1), op, "out");
-  NANOVLLM_CHECK(kv.head_dim > 0 && kv.num_kv_heads > 0 && kv.block_size > 0, op,
-                 ": kv cache has head_dim ", kv.head_dim, ", num_kv_heads ", kv.num_kv_heads,
-                 ", block_size ", kv.block_size, "; expected positive sizes");
+  check_attention_operands(op, q, kv, meta, out);
   const int64_t D = kv.head_dim, Hkv = kv.num_kv_heads;
-  NANOVLLM_CHECK(q.dim(1) % (D * Hkv) == 0, op, ": q has shape ", q.shape_string(),
-                 ", expected [T, Hq * ", D, "] with Hq a multiple of ", Hkv);
   NANOVLLM_CHECK(D % 8 == 0 && D <= 256, op, ": the CUDA kernels need head_dim a multiple of 8 ",
                  "and at most 256, got ", D);
-  NANOVLLM_CHECK(kv.k && kv.v, op, ": kv cache values are null");
   NANOVLLM_CHECK(reinterpret_cast<uintptr_t>(kv.k) % 16 == 0 &&
                      reinterpret_cast<uintptr_t>(kv.v) % 16 == 0,
                  op, ": kv cache values must be 16-byte aligned");
-  NANOVLLM_CHECK(!kv_is_quantized(kv.dtype) || (kv.k_scale && kv.v_scale), op,
-                 ": kv cache of dtype ", kv_dtype_name(kv.dtype), " needs k_scale and v_scale");
-  NANOVLLM_CHECK(meta.num_seqs >= 0, op, ": meta.num_seqs is negative");
-  NANOVLLM_CHECK(meta.num_seqs == 0 || (meta.cu_seqlens_q && meta.context_lens && meta.block_tables),
-                 op, ": meta has ", meta.num_seqs,
-                 " sequences but null cu_seqlens_q/context_lens/block_tables");
-  NANOVLLM_CHECK(meta.num_seqs > 0 || q.dim(0) == 0, op, ": q has ", q.dim(0),
-                 " rows but meta has no sequences");
   if (meta.num_seqs == 0) return;
   const int32_t Hq = int32_t(q.dim(1) / D), G = Hq / int32_t(Hkv);
   const bool decode = meta.max_query_len == 1 && q.dim(0) == meta.num_seqs &&
@@ -359,8 +360,9 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
     cuda::launch_prefill_attention(q, kv, meta, scale, out, state_->stream);
     return;
   }
-  const int32_t splits = cuda::decode_attention_splits(meta.num_seqs, int32_t(Hkv),
-                                                       meta.max_context_len, state_->num_sms);
+  const int32_t splits = cuda::decode_attention_splits(
+      meta.num_seqs, int32_t(Hkv), meta.max_context_len,
+      state_->num_sms * state_->decode_ctas_per_sm(q.dtype, kv.dtype, int32_t(D), G));
   const int64_t need =
       cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits);
   if (need > state_->attn_workspace_floats) {

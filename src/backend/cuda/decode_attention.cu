@@ -7,13 +7,34 @@ namespace nanovllm::cuda {
 using namespace decode_detail;
 
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
-                                int32_t num_sms) {
-  // Enough CTAs for ~4 per SM; never more splits than kMinSplitTokens-token pieces of the bound.
-  const int64_t ctas = std::max<int64_t>(1, int64_t(num_seqs) * num_kv_heads);
-  const int64_t want = (int64_t(std::max(num_sms, 1)) * 4 + ctas - 1) / ctas;
-  const int64_t most = std::max<int64_t>(1, (int64_t(max_context_len) + kMinSplitTokens - 1) /
-                                                kMinSplitTokens);
-  return int32_t(std::clamp<int64_t>(want, 1, std::min<int64_t>(most, 64)));
+                                int32_t resident_ctas) {
+  // A CTA's time is proportional to its tokens (context / S) and the GPU runs the grid in waves
+  // of resident_ctas, so a step costs ~ ceil(pairs x S / resident) / S: pick the S that minimizes
+  // it (the smallest such S: fewer partials to reduce), never more splits than kMinSplitTokens-
+  // token pieces of the bound.
+  const int64_t pairs = std::max<int64_t>(1, int64_t(num_seqs) * num_kv_heads);
+  const int64_t resident = std::max<int32_t>(resident_ctas, 1);
+  const int64_t most = std::clamp<int64_t>(
+      (int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens, 1, 64);
+  int64_t best = 1;
+  double best_cost = double((pairs + resident - 1) / resident);
+  for (int64_t s = 2; s <= most; ++s) {
+    const double cost = double((pairs * s + resident - 1) / resident) / double(s);
+    if (cost < best_cost * 0.99) {
+      best = s;
+      best_cost = cost;
+    }
+  }
+  return int32_t(best);
+}
+
+int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
+                                     int32_t group_size) {
+  int n = 1;
+  dispatch_act(act, "paged_attention (decode)", [&](auto tag) {
+    n = ctas_per_sm_for_act<decltype(tag)>(kv_dtype, head_dim, group_size);
+  });
+  return n;
 }
 
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,

@@ -34,7 +34,7 @@ namespace nanovllm::cuda::decode_detail {
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
-constexpr int kUnroll = 4;          // tokens per thread group per iteration (K and V loads each)
+constexpr int kUnroll = 4;           // tokens per thread group per iteration (K and V loads each)
 constexpr int kMinSplitTokens = 32;  // the host never makes a split shorter than this on average
 
 // Elements per thread: one 16-byte load, capped so that q and acc (2 x G x VEC floats) fit.
@@ -44,6 +44,7 @@ constexpr int kVec() {
   const int cap = 64 / MAXG;
   return full < cap ? full : cap;
 }
+
 template <KvDType KV, int D, int MAXG>
 constexpr int kTokensPerIter() {
   return kThreads / (D / kVec<KV, MAXG>()) * kUnroll;
@@ -70,9 +71,9 @@ __device__ __forceinline__ int split_tokens(int ctx, const DecodeArgs& a) {
 
 // grid (B, Hkv, S), block kThreads. q, out: [B, Hq, D] of T.
 template <class T, KvDType KV, int D, int MAXG>
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const T* __restrict__ q,
-                                                                     PagedKvLayer kv, DecodeArgs a,
-                                                                     T* __restrict__ out) {
+__global__ void __launch_bounds__(kThreads)
+    decode_attention_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
+                            T* __restrict__ out) {
   constexpr int VEC = kVec<KV, MAXG>();
   constexpr int TPT = D / VEC;               // threads per token row
   constexpr int GROUPS = kThreads / TPT;     // token groups of the CTA
@@ -278,32 +279,55 @@ void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& 
   }
 }
 
-// Every KvDType x head_dim x G bucket for activation type T (one translation unit per T, so
-// the 48 kernels of each T compile in parallel).
-template <class T>
-void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                    const DecodeArgs& a, Tensor out, cudaStream_t stream) {
-  const int D = kv.head_dim, G = a.group;
-  dispatch_kv(kv.dtype, [&](auto kvtag) {
-    constexpr KvDType KV = decltype(kvtag)::value;
+// Calls f(KvTag, integral_constant D, integral_constant MAXG) for the kernel bucket of
+// (kv dtype, head_dim, G).
+template <class F>
+void dispatch_bucket(KvDType kv_dtype, int D, int G, F&& f) {
+  dispatch_kv(kv_dtype, [&](auto kvtag) {
     auto with_d = [&](auto dconst) {
-      constexpr int Dc = decltype(dconst)::value;
-      if (G == 1) launch_typed<T, KV, Dc, 1>(q, kv, meta, a, out, stream);
-      else if (G == 2) launch_typed<T, KV, Dc, 2>(q, kv, meta, a, out, stream);
-      else if (G <= 4) launch_typed<T, KV, Dc, 4>(q, kv, meta, a, out, stream);
-      else launch_typed<T, KV, Dc, 8>(q, kv, meta, a, out, stream);
+      if (G == 1) f(kvtag, dconst, std::integral_constant<int, 1>{});
+      else if (G == 2) f(kvtag, dconst, std::integral_constant<int, 2>{});
+      else if (G <= 4) f(kvtag, dconst, std::integral_constant<int, 4>{});
+      else f(kvtag, dconst, std::integral_constant<int, 8>{});
     };
     if (D == 64) with_d(std::integral_constant<int, 64>{});
     else with_d(std::integral_constant<int, 128>{});
   });
 }
 
-extern template void launch_for_act<float>(const Tensor&, const PagedKvLayer&, const AttentionMeta&,
-                                           const DecodeArgs&, Tensor, cudaStream_t);
-extern template void launch_for_act<__half>(const Tensor&, const PagedKvLayer&, const AttentionMeta&,
-                                            const DecodeArgs&, Tensor, cudaStream_t);
-extern template void launch_for_act<__nv_bfloat16>(const Tensor&, const PagedKvLayer&,
-                                                   const AttentionMeta&, const DecodeArgs&, Tensor,
-                                                   cudaStream_t);
+// Every KvDType x head_dim x G bucket for activation type T (one translation unit per T, so
+// the 48 kernels of each T compile in parallel).
+template <class T>
+void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
+                    const DecodeArgs& a, Tensor out, cudaStream_t stream) {
+  dispatch_bucket(kv.dtype, kv.head_dim, a.group, [&](auto kvtag, auto dconst, auto gconst) {
+    launch_typed<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>(
+        q, kv, meta, a, out, stream);
+  });
+}
+
+// CTAs of the bucket's kernel that one SM holds at once (registers and shared memory decide).
+template <class T>
+int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G) {
+  int n = 1;
+  dispatch_bucket(kv_dtype, D, G, [&](auto kvtag, auto dconst, auto gconst) {
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                   &n,
+                   decode_attention_kernel<T, decltype(kvtag)::value, decltype(dconst)::value,
+                                           decltype(gconst)::value>,
+                   kThreads, 0),
+               "paged_attention (decode): occupancy query");
+  });
+  return std::max(n, 1);
+}
+
+#define NANOVLLM_DECODE_FOR_ACT(EXTERN, T)                                                  \
+  EXTERN template void launch_for_act<T>(const Tensor&, const PagedKvLayer&,                \
+                                         const AttentionMeta&, const DecodeArgs&, Tensor,   \
+                                         cudaStream_t);                                     \
+  EXTERN template int ctas_per_sm_for_act<T>(KvDType, int, int);
+NANOVLLM_DECODE_FOR_ACT(extern, float)
+NANOVLLM_DECODE_FOR_ACT(extern, __half)
+NANOVLLM_DECODE_FOR_ACT(extern, __nv_bfloat16)
 
 }  // namespace nanovllm::cuda::decode_detail

@@ -2,6 +2,5 @@
 #include "backend/cuda/decode_attention.cuh"
 
 namespace nanovllm::cuda::decode_detail {
-template void launch_for_act<__half>(const Tensor&, const PagedKvLayer&, const AttentionMeta&,
-                                  const DecodeArgs&, Tensor, cudaStream_t);
+NANOVLLM_DECODE_FOR_ACT(, __half)
 }  // namespace nanovllm::cuda::decode_detail

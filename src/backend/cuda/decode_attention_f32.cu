@@ -2,6 +2,5 @@
 #include "backend/cuda/decode_attention.cuh"
 
 namespace nanovllm::cuda::decode_detail {
-template void launch_for_act<float>(const Tensor&, const PagedKvLayer&, const AttentionMeta&,
-                                  const DecodeArgs&, Tensor, cudaStream_t);
+NANOVLLM_DECODE_FOR_ACT(, float)
 }  // namespace nanovllm::cuda::decode_detail

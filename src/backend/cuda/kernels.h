@@ -20,6 +20,12 @@ void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, fl
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
 void launch_silu_mul(const Tensor& gate_up, Tensor out, cudaStream_t stream);
 
+// out[M, N] = x[M, K] . w[N, K]^T for M <= kSmallLinearMaxRows (BF16/F16 x and w, out in their
+// dtype or F32; K % 8 == 0; 16-byte aligned x and w): the weight-streaming path of small batches.
+constexpr int64_t kSmallLinearMaxRows = 8;
+bool small_m_linear_supported(const Tensor& x, const Tensor& w, const Tensor& out);
+void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream);
+
 // out[T, N] += bias[N]
 void launch_add_bias(const Tensor& bias, Tensor out, cudaStream_t stream);
 
@@ -30,11 +36,15 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
 // Split-K workspace of decode attention: floats needed for `num_splits` partitions.
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,
                                           int32_t num_splits);
-// How many context partitions (split-K) decode attention uses: enough CTAs for the GPU's
-// num_sms, at most one per 32 tokens of max_context_len (an upper bound; exceeding it on a
-// graph replay stays correct). Each sequence's actual context is cut into that many ranges.
+// How many context partitions (split-K) decode attention uses: the S with the fewest waves of
+// resident_ctas (CTAs the whole GPU holds at once) per token, at most one split per 32 tokens of
+// max_context_len (an upper bound; exceeding it on a graph replay stays correct). Each
+// sequence's actual context is cut into that many ranges.
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
-                                int32_t num_sms);
+                                int32_t resident_ctas);
+// CTAs of the decode kernel for these operands that one SM holds at once.
+int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
+                                     int32_t group_size);
 // Whether the decode kernel has a fast path for this head_dim (else the tiled kernel runs).
 bool decode_attention_supported(int32_t head_dim, int32_t group_size);
 
@@ -44,8 +54,13 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
                              cudaStream_t stream);
 
 // Any mix of query lengths (prefill, chunked prefill, decode), causal, over the paged cache.
+// BF16/F16 with head_dim % 16 == 0 (<= 256) runs on tensor cores, anything else on CUDA cores.
 void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                               float scale, Tensor out, cudaStream_t stream);
+bool prefill_attention_tensor_cores_supported(DType act, int32_t head_dim);
+void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& kv,
+                                           const AttentionMeta& meta, float scale, Tensor out,
+                                           cudaStream_t stream);
 
 // Device-side parameters of one sampled row (SamplingRow widened for the kernel).
 struct DeviceSamplingRow {

@@ -1,8 +1,9 @@
 // Attention for any mix of query lengths (prefill, chunked prefill over cached prefixes, decode
-// with head dims the decode kernel does not cover): a tiled FlashAttention-2-style kernel on CUDA
-// cores. One CTA takes up to kRows query rows (BQ consecutive query tokens of one sequence x GC
-// query heads of one GQA group) and walks the keys they may see (causal, through the block
-// table) in tiles of kKeys tokens. Each K/V tile is decoded once into shared memory (the
+// with head dims the decode kernel does not cover). BF16/F16 go to the tensor-core kernel
+// (prefill_attention_tc.cu); this is the FlashAttention-2-style kernel on CUDA cores for F32
+// models (no TF32) and head dims that are not multiples of 16. One CTA takes up to kRows query
+// rows (BQ consecutive query tokens of one sequence x GC query heads of one GQA group) and walks
+// the keys they may see (causal, through the block table) in tiles of kKeys tokens. Each K/V tile is decoded once into shared memory (the
 // quantized formats' scale applied in registers as the tile is filled, never a copy in global
 // memory) and shared by all rows; each warp keeps an online softmax for its rows.
 #include <cfloat>
@@ -200,6 +201,10 @@ void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const Att
                               float scale, Tensor out, cudaStream_t stream) {
   if (meta.num_seqs == 0 || q.dim(0) == 0) return;
   const int D = kv.head_dim;
+  if (prefill_attention_tensor_cores_supported(q.dtype, D)) {
+    launch_prefill_attention_tensor_cores(q, kv, meta, scale, out, stream);
+    return;
+  }
   NANOVLLM_CHECK(D % 8 == 0 && D <= 256, "paged_attention: the CUDA kernels need head_dim a ",
                  "multiple of 8 and at most 256, got ", D);
   const int Hq = int(q.dim(1) / D), G = Hq / kv.num_kv_heads;

@@ -1,0 +1,255 @@
+// Prefill / mixed attention on tensor cores (WMMA, BF16 or F16 in, FP32 accumulate), the
+// FlashAttention-2 loop: a CTA owns 64 query rows (BQ consecutive query tokens of one sequence x
+// GC query heads of one GQA group) and walks the keys they may see (causal; cached prefixes and
+// earlier chunks through the block table) in tiles of 64 keys. Each K/V tile is decoded once into
+// shared memory in the activation type (the quantized formats' scale applied in registers as it
+// is filled: no dequantized copy in global memory). Each of the 4 warps owns 16 rows: S = Q K^T
+// on tensor cores into shared memory, the online softmax by two lanes per row, P (rounded to the
+// activation type) V accumulated on tensor cores into an FP32 output tile in shared memory.
+#include <mma.h>
+
+#include <cfloat>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kv_codec.cuh"
+
+namespace nanovllm::cuda {
+namespace {
+
+namespace wmma = nvcuda::wmma;
+
+constexpr int kThreads = 128;
+constexpr int kRows = 64;  // query rows per CTA, 16 per warp
+constexpr int kKeys = 64;  // keys per tile
+constexpr int kPadAct = 8;  // row padding (elements) of the 16-bit tiles: keeps 32-byte alignment
+constexpr int kPadF32 = 4;  // row padding of the float tiles
+
+struct TcArgs {
+  const int32_t* cu_seqlens_q;  // [B + 1]
+  const int32_t* context_lens;  // [B]
+  const int32_t* block_tables;  // [B, max_blocks_per_seq]
+  int32_t max_blocks_per_seq;
+  int32_t num_heads;  // Hq
+  int32_t group;      // G
+  int32_t gc;         // query heads of the group per CTA
+  int32_t bq;         // query tokens per CTA
+  int32_t tiles_per_seq;
+  int32_t D;
+  float scale_log2;  // softmax scale x log2(e): scores are exponentiated with exp2
+};
+
+// Shared memory of one CTA, in bytes, for head_dim D: Qs, Ks, Vs [64][D + 8] of T,
+// Ss [64][68] float, Ps [64][72] of T, Os [64][D + 4] float.
+size_t tc_smem_bytes(int D) {
+  return 2 * (3 * size_t(kRows) * (D + kPadAct) + size_t(kRows) * (kKeys + kPadAct)) +
+         4 * (size_t(kRows) * (kKeys + kPadF32) + size_t(kRows) * (D + kPadF32));
+}
+
+template <class T, KvDType KV>
+__global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T* __restrict__ q,
+                                                                         PagedKvLayer kv,
+                                                                         TcArgs a,
+                                                                         T* __restrict__ out) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const int D = a.D, ldt = D + kPadAct, lds = kKeys + kPadF32, ldp = kKeys + kPadAct,
+            ldo = D + kPadF32;
+  T* Qs = reinterpret_cast<T*>(smem_raw);  // [64][ldt]
+  T* Ks = Qs + kRows * ldt;                // [64][ldt]
+  T* Vs = Ks + kKeys * ldt;                // [64][ldt]
+  T* Ps = Vs + kKeys * ldt;                // [64][ldp]
+  float* Ss = reinterpret_cast<float*>(Ps + kRows * ldp);  // [64][lds]
+  float* Os = Ss + kRows * lds;                            // [64][ldo]
+
+  const int seq = blockIdx.x / a.tiles_per_seq, tile = blockIdx.x % a.tiles_per_seq;
+  const int kv_head = blockIdx.y, g0 = blockIdx.z * a.gc;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int q_begin = a.cu_seqlens_q[seq];
+  const int q_len = a.cu_seqlens_q[seq + 1] - q_begin;
+  const int ctx = a.context_lens[seq];
+  const int tok0 = tile * a.bq;
+  if (tok0 >= q_len) return;
+  const int ntok = min(a.bq, q_len - tok0);
+  const int first_pos = ctx - q_len;  // position of query token 0 of the sequence
+  const int chunks = D / 8;           // 16-byte chunks of a row of T
+
+  // ---- query rows: row r = (token r / gc, head g0 + r % gc); invalid rows are zeros ----
+  for (int idx = tid; idx < kRows * chunks; idx += kThreads) {
+    const int r = idx / chunks, e = (idx % chunks) * 8;
+    const int tk = r / a.gc, g = g0 + r % a.gc;
+    Vec<T, 8> v;
+    if (r < a.bq * a.gc && tk < ntok && g < a.group) {
+      const int64_t t = q_begin + tok0 + tk;
+      v = load_vec<T, 8>(q + (t * a.num_heads + int64_t(kv_head) * a.group + g) * D + e);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v.v[i] = from_f<T>(0.f);
+    }
+    store_vec<T, 8>(Qs + r * ldt + e, v);
+  }
+  for (int idx = tid; idx < kRows * ldo; idx += kThreads) Os[idx] = 0.f;
+
+  // Softmax state: lane owns half (32 keys / D/2 outputs) of row `my_row` of its warp's 16.
+  const int my_row = warp * 16 + (lane >> 1), half = lane & 1;
+  const int my_tk = my_row / a.gc, my_g = g0 + my_row % a.gc;
+  const bool row_ok = my_row < a.bq * a.gc && my_tk < ntok && my_g < a.group;
+  const int row_pos = row_ok ? first_pos + tok0 + my_tk : -1;  // last visible key; -1: none
+  float m = -FLT_MAX, l = 0.f;
+
+  const int num_keys = first_pos + tok0 + ntok;  // keys visible to the CTA's last token
+  const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
+  const char* kbase = static_cast<const char*>(kv.k);
+  const char* vbase = static_cast<const char*>(kv.v);
+  const int64_t head_bytes = kv_head_bytes(KV, D);
+  const int bs = kv.block_size;
+
+  for (int kt = 0; kt < num_keys; kt += kKeys) {
+    __syncthreads();  // the previous tile fully consumed (Qs and Os written, on the first pass)
+    for (int idx = tid; idx < kKeys * chunks; idx += kThreads) {
+      const int j = idx / chunks, e = (idx % chunks) * 8;
+      const int pos = kt + j;
+      float kr[8], vr[8];
+      if (pos < num_keys) {
+        const int64_t slot = int64_t(table[pos / bs]) * bs + pos % bs;
+        const int64_t off = (slot * kv.num_kv_heads + kv_head) * head_bytes;
+        kv_load8<KV>(kbase + off, e, kr);
+        kv_load8<KV>(vbase + off, e, vr);
+        if constexpr (kv_is_quantized(KV)) {
+          const float ks = kv.k_scale[slot * kv.num_kv_heads + kv_head];
+          const float vs = kv.v_scale[slot * kv.num_kv_heads + kv_head];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            kr[i] *= ks;
+            vr[i] *= vs;
+          }
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) kr[i] = vr[i] = 0.f;
+      }
+      Vec<T, 8> kvv, vvv;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        kvv.v[i] = from_f<T>(kr[i]);
+        vvv.v[i] = from_f<T>(vr[i]);
+      }
+      store_vec<T, 8>(Ks + j * ldt + e, kvv);
+      store_vec<T, 8>(Vs + j * ldt + e, vvv);
+    }
+    __syncthreads();
+
+    // ---- S[16 x 64] = Q_w K^T ----
+    const T* qw = Qs + warp * 16 * ldt;
+    float* sw = Ss + warp * 16 * lds;
+    for (int nt = 0; nt < kKeys / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> s_frag;
+      wmma::fill_fragment(s_frag, 0.f);
+      for (int kk = 0; kk < D; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> q_frag;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> k_frag;
+        wmma::load_matrix_sync(q_frag, qw + kk, ldt);
+        wmma::load_matrix_sync(k_frag, Ks + nt * 16 * ldt + kk, ldt);
+        wmma::mma_sync(s_frag, q_frag, k_frag, s_frag);
+      }
+      wmma::store_matrix_sync(sw + nt * 16, s_frag, lds, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // ---- online softmax: this lane's 32 keys of its row ----
+    const float* srow = Ss + my_row * lds + half * 32;
+    T* prow = Ps + my_row * ldp + half * 32;
+    float tile_max = -FLT_MAX;
+    for (int c = 0; c < 32; ++c) {
+      const int key = kt + half * 32 + c;
+      if (key <= row_pos) tile_max = fmaxf(tile_max, srow[c] * a.scale_log2);
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    const float new_m = fmaxf(m, tile_max);
+    const float alpha = new_m == -FLT_MAX ? 1.f : exp2f(m - new_m);
+    float sum = 0.f;
+    for (int c = 0; c < 32; ++c) {
+      const int key = kt + half * 32 + c;
+      const float p = key <= row_pos ? exp2f(srow[c] * a.scale_log2 - new_m) : 0.f;
+      const T pt = from_f<T>(p);
+      prow[c] = pt;
+      sum += to_f(pt);  // the rounded weight: what the P.V product below uses
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    l = l * alpha + sum;
+    m = new_m;
+    float* orow = Os + my_row * ldo;
+    for (int d = half * (D / 2); d < (half + 1) * (D / 2); ++d) orow[d] *= alpha;
+    __syncwarp();
+
+    // ---- O_w[16 x D] += P_w[16 x 64] V[64 x D] ----
+    const T* pw = Ps + warp * 16 * ldp;
+    float* ow = Os + warp * 16 * ldo;
+    for (int dt = 0; dt < D; dt += 16) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> o_frag;
+      wmma::load_matrix_sync(o_frag, ow + dt, ldo, wmma::mem_row_major);
+#pragma unroll
+      for (int kk = 0; kk < kKeys; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> p_frag;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> v_frag;
+        wmma::load_matrix_sync(p_frag, pw + kk, ldp);
+        wmma::load_matrix_sync(v_frag, Vs + kk * ldt + dt, ldt);
+        wmma::mma_sync(o_frag, p_frag, v_frag, o_frag);
+      }
+      wmma::store_matrix_sync(ow + dt, o_frag, ldo, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+
+  if (!row_ok) return;
+  const int64_t t = q_begin + tok0 + my_tk;
+  T* o = out + (t * a.num_heads + int64_t(kv_head) * a.group + my_g) * D;
+  const float inv = l > 0.f ? 1.f / l : 0.f;
+  const float* orow = Os + my_row * ldo;
+  for (int d = half * (D / 2); d < (half + 1) * (D / 2); ++d) o[d] = from_f<T>(orow[d] * inv);
+}
+
+template <class T, KvDType KV>
+void launch_typed(const Tensor& q, const PagedKvLayer& kv, const TcArgs& a, dim3 grid, Tensor out,
+                  cudaStream_t stream) {
+  const size_t smem = tc_smem_bytes(a.D);
+  auto kernel = prefill_attention_tc_kernel<T, KV>;
+  if (smem > 48 * 1024)
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+               "paged_attention (prefill, tensor cores): raising the shared-memory limit");
+  kernel<<<grid, kThreads, smem, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
+}
+
+}  // namespace
+
+bool prefill_attention_tensor_cores_supported(DType act, int32_t head_dim) {
+  return (act == DType::BF16 || act == DType::F16) && head_dim % 16 == 0 && head_dim >= 16 &&
+         head_dim <= 256;
+}
+
+void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& kv,
+                                           const AttentionMeta& meta, float scale, Tensor out,
+                                           cudaStream_t stream) {
+  if (meta.num_seqs == 0 || q.dim(0) == 0) return;
+  const int D = kv.head_dim;
+  NANOVLLM_CHECK(prefill_attention_tensor_cores_supported(q.dtype, D),
+                 "paged_attention (prefill, tensor cores): needs bfloat16/float16 activations and "
+                 "head_dim a multiple of 16 in [16, 256], got ", dtype_name(q.dtype), " and ", D);
+  const int Hq = int(q.dim(1) / D), G = Hq / kv.num_kv_heads;
+  const int gc = std::min(G, kRows);
+  const int bq = kRows / gc;
+  const int max_q = std::max(1, meta.max_query_len);
+  const int tiles = (max_q + bq - 1) / bq;
+  TcArgs a{meta.cu_seqlens_q, meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
+           Hq, G, gc, bq, tiles, D, scale * 1.4426950408889634f};
+  dim3 grid(unsigned(int64_t(meta.num_seqs) * tiles), unsigned(kv.num_kv_heads),
+            unsigned((G + gc - 1) / gc));
+  dispatch_kv(kv.dtype, [&](auto kvtag) {
+    constexpr KvDType KV = decltype(kvtag)::value;
+    if (q.dtype == DType::BF16) launch_typed<__nv_bfloat16, KV>(q, kv, a, grid, out, stream);
+    else launch_typed<__half, KV>(q, kv, a, grid, out, stream);
+  });
+  check_launch("paged_attention (prefill, tensor cores)");
+}
+
+}  // namespace nanovllm::cuda
