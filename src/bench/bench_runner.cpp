@@ -107,18 +107,13 @@ void fill_from_stats(BenchResult& r, const EngineStats& s, KvDType requested) {
   r.decode_s = s.decode_seconds;
 }
 
-// W1-W4: one timed generate() of every request (W4 also times a 1-token run to isolate decode).
+// W1-W4: one timed generate() of every request. W4's ms per output token is the engine's decode
+// time per decode step (each sequence's first token comes from its prefill step), the number
+// llama.cpp reports as eval time per token. (It was wall minus a separate 1-token run, which
+// also subtracted that run's first-use costs, e.g. new GEMM shapes, and misstated the latency.)
 BenchResult run_throughput(LLM& llm, KvDType dtype, const Workload& w, const RooflineModelConfig& roof,
                            const BenchOptions& o, int32_t vocab_size, std::ostream& log) {
   warm_up(llm, vocab_size);
-  std::optional<double> one_token_s;
-  if (w.id == WorkloadId::W4) {
-    // Same prompt length, other tokens: the timed run must not hit this prompt in the prefix cache.
-    Workload single = w;
-    single.prompt_token_ids = {random_prompt(4321, static_cast<int32_t>(w.prompt_token_ids[0].size()))};
-    single.max_tokens = {1};
-    one_token_s = timed_generate(llm, to_requests(single, vocab_size)).seconds;
-  }
   llm.reset_stats();
   const Timed t = timed_generate(llm, to_requests(w, vocab_size));
 
@@ -133,8 +128,9 @@ BenchResult run_throughput(LLM& llm, KvDType dtype, const Workload& w, const Roo
   const auto out = w.output_lengths();
   r.floor = roofline_floor(roof, dtype, in, out, o.ceilings);
   r.roofline_efficiency = t.seconds > 0 ? r.floor.floor_s / t.seconds : 0.0;
-  if (one_token_s && w.max_tokens[0] > 1) {
-    r.ms_per_output_token = 1e3 * (t.seconds - *one_token_s) / (w.max_tokens[0] - 1);
+  const int64_t decode_tokens = t.generated - r.num_seqs;
+  if (w.id == WorkloadId::W4 && decode_tokens > 0) {
+    r.ms_per_output_token = 1e3 * r.decode_s / static_cast<double>(decode_tokens);
   }
   log << "  " << r.kv_cache_dtype << ": " << t.generated << " tokens in " << t.seconds << " s\n";
   return r;

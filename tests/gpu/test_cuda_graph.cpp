@@ -84,6 +84,21 @@ TEST(CudaGraph, ReplayEqualsEager) {
     reset_residual();
     graph->replay();
     EXPECT_EQ(gpu.read(logits), eager) << "replay after new inputs";
+
+    // A later eager decode needing a larger split-K workspace (G = 8: four times the query
+    // heads): the graph captured before keeps its workspace (retired, not freed).
+    testing::PagedAttentionSpec wide = spec;
+    wide.num_heads = 64;
+    testing::PagedAttentionCase cw = testing::make_paged_attention_case(wide, 43);
+    DeviceAttentionCase dw = upload_case(gpu, cw, dt);
+    dw.meta.max_context_len = 4096;
+    auto qw = gpu.floats(dt, cw.q, {B, 64 * D});
+    auto ow = gpu.poisoned(dt, {B, 64 * D});
+    be.paged_attention(qw.tensor, dw.layer, dw.meta, 1.f / std::sqrt(float(D)), ow.tensor);
+    ASSERT_TRUE(all_finite(gpu.read(ow)));
+    reset_residual();
+    graph->replay();
+    EXPECT_EQ(gpu.read(logits), eager) << "replay after the workspace grew";
   }
 }
 

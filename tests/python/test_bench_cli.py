@@ -5,6 +5,8 @@ import os
 import pathlib
 import subprocess
 
+import pytest
+
 BIN = pathlib.Path(os.environ.get("NANOVLLM_BINARY_DIR", "build")) / "nanovllm"
 SHARED = pathlib.Path(os.environ.get("NANOVLLM_SHARED_DIR", "../shared"))
 
@@ -74,6 +76,9 @@ def test_bench_runs_two_dtypes_side_by_side_on_cpu(tmp_path):
     for x in j["results"]:
         assert x["output_tokens"] == 128 and x["wall_s"] > 0 and x["output_tok_per_s"] > 0
         assert x["num_kv_blocks"] == 64 and x["ms_per_output_token"] > 0
+        # decode time per decode step: the 127 steps after the prefill fit inside the wall time
+        assert x["ms_per_output_token"] * 127 == pytest.approx(x["decode_s"] * 1e3)
+        assert x["ms_per_output_token"] * 127 < x["wall_s"] * 1e3
         assert 0 < x["roofline_efficiency"] < 1
     f32, int8 = j["results"]
     assert int8["kv_bytes_per_token"] == 4 * 2 * 4 * (32 + 4)  # layers x (K, V) x heads x (dim + scale)

@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <string>
@@ -70,9 +71,10 @@ struct CudaBackend::State {
   std::shared_ptr<MemoryCounters> memory = std::make_shared<MemoryCounters>();
   std::unique_ptr<cuda::LtMatmul> matmul;
   bool capturing = false;
-  // Split-K partials of decode attention; grown outside capture only.
+  // Split-K partials of decode attention; grown outside capture only (at least doubling).
   float* attn_workspace = nullptr;
   int64_t attn_workspace_floats = 0;
+  std::vector<float*> retired_workspaces;  // outgrown, still referenced by captured graphs
   // Sampling rows and sampled ids on the device, grown as needed (sample is never captured).
   cuda::DeviceSamplingRow* sample_rows = nullptr;
   int32_t* sample_ids = nullptr;
@@ -89,6 +91,7 @@ struct CudaBackend::State {
     profiler.reset();
     matmul.reset();
     cudaFree(attn_workspace);
+    for (float* w : retired_workspaces) cudaFree(w);
     cudaFree(sample_rows);
     cudaFree(sample_ids);
     if (stream) cudaStreamDestroy(stream);
@@ -368,13 +371,15 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
   if (need > state_->attn_workspace_floats) {
     NANOVLLM_CHECK(!state_->capturing, op, ": the split-K workspace must grow (", need,
                    " floats) inside CUDA graph capture; run the step eagerly first");
-    check_cuda(cudaStreamSynchronize(state_->stream), "paged_attention (workspace)");
-    cudaFree(state_->attn_workspace);
+    // Graphs captured earlier keep the old pointer: retire it (freed with the backend), never
+    // free it while they may replay.
+    const int64_t floats = std::max(need, 2 * state_->attn_workspace_floats);
+    if (state_->attn_workspace) state_->retired_workspaces.push_back(state_->attn_workspace);
     state_->attn_workspace = nullptr;
     state_->attn_workspace_floats = 0;
-    check_cuda(cudaMalloc(&state_->attn_workspace, size_t(need) * sizeof(float)),
+    check_cuda(cudaMalloc(&state_->attn_workspace, size_t(floats) * sizeof(float)),
                "paged_attention: allocating the split-K workspace");
-    state_->attn_workspace_floats = need;
+    state_->attn_workspace_floats = floats;
   }
   cuda::OpTimer timer(state_->prof(), "paged_attention (decode)");
   cuda::launch_decode_attention(q, kv, meta, scale, out, state_->attn_workspace, splits,

@@ -1,7 +1,8 @@
 #pragma once
 // out[T, N] = x[T, K] . w[N, K]^T through cuBLASLt: BF16/F16 inputs with FP32 accumulation (out
 // in the input dtype or F32), or F32 with CUBLAS_COMPUTE_32F (no TF32). One persistent
-// workspace; layouts, descriptor and the heuristic's algorithm are cached per shape.
+// workspace; layouts, descriptor and the fastest of the heuristic's candidates (timed once on
+// the first call outside graph capture) are cached per shape.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -28,8 +29,18 @@ class LtMatmul {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
+  struct Operands {
+    const void* x;
+    const void* w;
+    void* out;
+  };
+  static constexpr int kCandidates = 8;  // heuristic results timed per new shape
+  static constexpr int kTimedRuns = 3;
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;  // T, N, K, in dtype, out dtype
-  const Plan& plan_for(int64_t T, int64_t N, int64_t K, DType in, DType out);
+  const Plan& plan_for(int64_t T, int64_t N, int64_t K, DType in, DType out,
+                       const Operands& operands, cudaStream_t stream);
+  cublasLtMatmulAlgo_t fastest(const Plan& p, const cublasLtMatmulHeuristicResult_t* results,
+                               int found, const Operands& operands, cudaStream_t stream);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
