@@ -4,22 +4,18 @@
 // all G query heads of the GQA group.
 //
 // Memory-level parallelism is the whole game (the KV reads are ~94% of a batch-256 decode step):
-// a token's head row is covered by TPT = D / VEC threads of VEC = 8 elements each (4 for F32;
-// fewer when the G x VEC registers of q and acc would not fit, see kVec): one 16-byte load for
-// BF16/F16, 8 bytes for INT8/FP8, 4 for INT4. Each thread group takes kUnroll tokens per
-// iteration (4, 8 and 16 for those) and issues all their K and V loads before the first use, so
-// every format keeps 128 bytes per thread in flight in the same registers (a CTA: 16 KiB) and
-// fits as many CTAs per SM: the quantized formats cover 2x / 4x the tokens per round trip.
-// (Measured on the H200 before this: INT8 with 16-byte loads per thread had the same bytes in
-// flight per CTA but 127 registers, 4 CTAs per SM against BF16's 6, and W1's decode attention
-// ran only 6% faster than BF16's.) Every group keeps its own online softmax in registers (no
-// shared memory, no __syncthreads in the loop); the groups are merged once at the end (warp
-// shuffles, then shared memory across the 4 warps).
+// a token's head row is covered by TPT = D / VEC threads, each issuing one 16-byte load (VEC
+// elements: 8 for BF16/F16, 16 for INT8/FP8, 32 for INT4, 4 for F32; narrower only when the G x
+// VEC registers of q and acc would not fit, see kVec). Each thread group takes kUnroll tokens per
+// iteration and issues all their K and V loads before the first use, so a 128-thread CTA keeps
+// 128 / TPT x kUnroll tokens (2 x kUnroll 16-byte loads per thread) in flight. Every group keeps
+// its own online softmax in registers (no shared memory, no __syncthreads in the loop); the
+// groups are merged once at the end (warp shuffles, then shared memory across the 4 warps).
 // Quantized rows are decoded in registers: the K scale multiplies the score, the V scale the
 // probability.
 //
-// Splits: the host picks S from the batch, the kernel's resident CTAs (fewest waves per token;
-// S = 1 at batch 256) and the captured max_context_len (an upper bound). Each sequence's ACTUAL context is cut into S
+// Splits: the host picks S from the batch (enough CTAs to fill the GPU; S = 1 at batch 256) and
+// the captured max_context_len (an upper bound). Each sequence's ACTUAL context is cut into S
 // contiguous ranges of a multiple of the CTA's tokens per iteration, so with a graph captured for
 // 4096 tokens the CTAs past a short context exit at once and cost a launch slot only; contexts
 // longer than the captured bound stay correct (the ranges grow). A reduction kernel merges the
@@ -38,40 +34,20 @@ namespace nanovllm::cuda::decode_detail {
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
+constexpr int kUnroll = 4;           // tokens per thread group per iteration (K and V loads each)
 constexpr int kMinSplitTokens = 32;  // the host never makes a split shorter than this on average
 
-// Elements per thread and row: 8 (4 for F32: one 16-byte load), capped so that q and acc
-// (2 x G x VEC floats) fit in registers.
+// Elements per thread: one 16-byte load, capped so that q and acc (2 x G x VEC floats) fit.
 template <KvDType KV, int MAXG>
 constexpr int kVec() {
-  const int full = kv_elem_bits<KV>() == 32 ? 4 : 8;
+  const int full = 128 / kv_elem_bits<KV>();
   const int cap = 64 / MAXG;
   return full < cap ? full : cap;
 }
-// Tokens per thread group per iteration (K and V loads each): chosen so that every format keeps
-// 2 x 16 x 4 = 128 bytes per thread in flight (BF16 4 tokens of 16 bytes, INT8 8 of 8, INT4 16
-// of 4) in the same ~32 registers, i.e. the same bytes in flight per SM whatever the format, so
-// the 1- and half-byte formats cover 2x / 4x the tokens per round trip (at G <= 2; larger groups
-// keep fewer tokens, their G x kUnroll scores being registers too).
-template <KvDType KV, int MAXG>
-constexpr int kUnrollOf() {
-  const int bytes = kVec<KV, MAXG>() * kv_elem_bits<KV>() / 8;
-  const int want = 4 * 16 / bytes;
-  const int most = 32 / MAXG > 4 ? 32 / MAXG : 4;  // the G x kUnroll scores stay in registers
-  const int u = want < most ? want : most;
-  return u < 4 ? 4 : u;
-}
-// CTAs per SM the registers are budgeted for (0: the compiler's choice). INT8 at G <= 2 holds
-// BF16's bytes in flight per thread but the default allocation takes 128 registers (4 CTAs per
-// SM against BF16's 6 at 80); capped at 5 CTAs (96 registers) it does not spill (ptxas, sm_90a).
-// FP8 and INT4 spill under such a cap and keep the default.
-template <KvDType KV, int MAXG>
-constexpr int kMinCtasPerSm() {
-  return MAXG <= 2 && KV == KvDType::INT8 ? 5 : 0;
-}
+
 template <KvDType KV, int D, int MAXG>
 constexpr int kTokensPerIter() {
-  return kThreads / (D / kVec<KV, MAXG>()) * kUnrollOf<KV, MAXG>();
+  return kThreads / (D / kVec<KV, MAXG>()) * kUnroll;
 }
 
 struct DecodeArgs {
@@ -95,14 +71,13 @@ __device__ __forceinline__ int split_tokens(int ctx, const DecodeArgs& a) {
 
 // grid (B, Hkv, S), block kThreads. q, out: [B, Hq, D] of T.
 template <class T, KvDType KV, int D, int MAXG>
-__global__ void __launch_bounds__(kThreads, kMinCtasPerSm<KV, MAXG>())
+__global__ void __launch_bounds__(kThreads)
     decode_attention_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
                             T* __restrict__ out) {
   constexpr int VEC = kVec<KV, MAXG>();
   constexpr int TPT = D / VEC;               // threads per token row
   constexpr int GROUPS = kThreads / TPT;     // token groups of the CTA
   constexpr int ROW_BYTES = VEC * kv_elem_bits<KV>() / 8;  // bytes one thread loads per row
-  constexpr int kUnroll = kUnrollOf<KV, MAXG>();
   static_assert(TPT >= 1 && TPT <= 32 && 32 % TPT == 0, "a token row must fit in a warp");
   __shared__ float s_acc[kWarps][MAXG][D];  // each warp's merged acc
   __shared__ float s_ml[kWarps][MAXG][2];   // each warp's (max, sum)

@@ -164,8 +164,12 @@ __device__ Prefix select_prefix(const RowCtx& r, const Prefix& keep, bool use_ma
           if (use_mass) w = r.weight(v);
         }
       }
-      const unsigned peers = __match_any_sync(0xffffffffu, digit);
-      if (peers == 0xffffffffu) {  // one digit for the whole warp (take is warp-uniform here)
+      // Levels 1 and 2 take few tokens: a warp with none skips the histogram code entirely.
+      if (!__any_sync(0xffffffffu, take)) continue;
+      // A shuffle and a vote instead of __match_any_sync (much slower, and only the all-equal
+      // case was used).
+      if (__all_sync(0xffffffffu, digit == __shfl_sync(0xffffffffu, digit, 0))) {
+        // one digit for the whole warp (so take is warp-uniform, and true: some lane took)
         if (take) {
           const float ws = use_mass ? warp_sum(w) : 0.f;
           if (lane == 0) {
