@@ -21,8 +21,6 @@ run() {
 }
 
 run w1 150 --workload W1 --kv-cache-dtype bf16 int8
-# the same with cuBLASLt's first heuristic choice for every product (no timed candidates)
-NANOVLLM_LT_AUTOTUNE=0 run w1_lt_heuristic 150 --workload W1 --kv-cache-dtype bf16 int8
 run w2 90 --workload W2 --kv-cache-dtype bf16 int8
 run w3 90 --workload W3 --kv-cache-dtype bf16 int8
 run w4 60 --workload W4 --kv-cache-dtype bf16 int8

@@ -1,8 +1,8 @@
 #pragma once
 // out[T, N] = x[T, K] . w[N, K]^T through cuBLASLt: BF16/F16 inputs with FP32 accumulation (out
 // in the input dtype or F32), or F32 with CUBLAS_COMPUTE_32F (no TF32). One persistent
-// workspace; layouts, descriptor and the algorithm are cached per shape (for decode-sized
-// products, the fastest of the heuristic's candidates, timed once outside graph capture).
+// workspace; layouts, descriptor and the heuristic's algorithm are cached per shape
+// (NANOVLLM_LT_AUTOTUNE=1: the fastest of its candidates for decode-sized products instead).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -48,7 +48,7 @@ class LtMatmul {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::map<Key, Plan> plans_;
-  bool autotune_ = true;  // NANOVLLM_LT_AUTOTUNE=0 turns the timing of candidates off
+  bool autotune_ = false;  // NANOVLLM_LT_AUTOTUNE=1: time the candidates (see fastest())
 };
 
 }  // namespace nanovllm::cuda
