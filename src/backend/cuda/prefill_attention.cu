@@ -3,15 +3,17 @@
 // (prefill_attention_tc.cu); this is the FlashAttention-2-style kernel on CUDA cores for F32
 // models (no TF32) and head dims that are not multiples of 16. One CTA takes up to kRows query
 // rows (BQ consecutive query tokens of one sequence x GC query heads of one GQA group) and walks
-// the keys they may see (causal, through the block table) in tiles of kKeys tokens. Each K/V tile is decoded once into shared memory (the
-// quantized formats' scale applied in registers as the tile is filled, never a copy in global
-// memory) and shared by all rows; each warp keeps an online softmax for its rows.
+// the keys they may see (causal, through the block table) in tiles of kKeys tokens. Each K/V
+// tile is decoded once into shared memory (the quantized formats' scale applied in registers as
+// the tile is filled, never a copy in global memory) and shared by all rows; each warp keeps an
+// online softmax for its rows.
 #include <cfloat>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_codec.cuh"
+#include "backend/cuda/prefill_common.cuh"
 
 namespace nanovllm::cuda {
 namespace {
@@ -21,20 +23,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kRowsPerWarp = 4;
 constexpr int kRows = kWarps * kRowsPerWarp;  // 16 query rows per CTA
 constexpr int kKeys = 32;                     // keys per tile: one per lane when scoring
-
-struct PrefillArgs {
-  const int32_t* cu_seqlens_q;  // [B + 1]
-  const int32_t* context_lens;  // [B]
-  const int32_t* block_tables;  // [B, max_blocks_per_seq]
-  int32_t max_blocks_per_seq;
-  int32_t num_heads;  // Hq
-  int32_t group;      // G
-  int32_t gc;         // query heads of the group per CTA
-  int32_t bq;         // query tokens per CTA
-  int32_t tiles_per_seq;
-  int32_t D;
-  float scale;
-};
 
 // grid (B * tiles_per_seq, Hkv, ceil(G / gc)), block kThreads, dynamic shared memory
 // Ks [kKeys][D + 1] + Vs [kKeys][D] + Qs [kRows][D] floats. q, out: [T, Hq, D] of T.
@@ -50,16 +38,12 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(const T* __
   float* Vs = Ks + kKeys * (D + 1);     // [kKeys][D]
   float* Qs = Vs + kKeys * D;           // [kRows][D], pre-multiplied by scale
 
-  const int seq = blockIdx.x / a.tiles_per_seq, tile = blockIdx.x % a.tiles_per_seq;
-  const int kv_head = blockIdx.y, g0 = blockIdx.z * a.gc;
+  const PrefillTile tile = prefill_tile(a);
+  if (tile.ntok <= 0) return;
+  const int kv_head = tile.kv_head, g0 = tile.g0, q_begin = tile.q_begin, tok0 = tile.tok0,
+            ntok = tile.ntok, first_pos = tile.first_pos, num_keys = tile.num_keys;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int q_begin = a.cu_seqlens_q[seq];
-  const int q_len = a.cu_seqlens_q[seq + 1] - q_begin;
-  const int ctx = a.context_lens[seq];
-  const int tok0 = tile * a.bq;
-  if (tok0 >= q_len) return;
-  const int ntok = min(a.bq, q_len - tok0);
-  const int first_pos = ctx - q_len;  // position of query token 0 of the sequence
+  const int32_t* table = a.block_tables + int64_t(tile.seq) * a.max_blocks_per_seq;
 
   // ---- load this CTA's query rows: row r = (token r / gc, head g0 + r % gc) ----
   for (int idx = tid; idx < kRows * D; idx += kThreads) {
@@ -91,38 +75,14 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(const T* __
     for (int k = 0; k < DPL; ++k) acc[i][k] = 0.f;
   }
 
-  const int num_keys = first_pos + tok0 + ntok;  // keys visible to the tile's last token
-  const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
-  const char* kbase = static_cast<const char*>(kv.k);
-  const char* vbase = static_cast<const char*>(kv.v);
-  const int64_t head_bytes = kv_head_bytes(KV, D);
-  const int bs = kv.block_size;
   const int vecs_per_row = D / 8;
 
   for (int kt = 0; kt < num_keys; kt += kKeys) {
     __syncthreads();  // previous tile fully consumed (and Qs written, on the first pass)
     for (int idx = tid; idx < kKeys * vecs_per_row; idx += kThreads) {
       const int j = idx / vecs_per_row, e = (idx % vecs_per_row) * 8;
-      const int pos = kt + j;
       float kr[8], vr[8];
-      if (pos < num_keys) {
-        const int64_t slot = int64_t(table[pos / bs]) * bs + pos % bs;
-        const int64_t off = (slot * kv.num_kv_heads + kv_head) * head_bytes;
-        kv_load8<KV>(kbase + off, e, kr);
-        kv_load8<KV>(vbase + off, e, vr);
-        if constexpr (kv_is_quantized(KV)) {
-          const float ks = kv.k_scale[slot * kv.num_kv_heads + kv_head];
-          const float vs = kv.v_scale[slot * kv.num_kv_heads + kv_head];
-#pragma unroll
-          for (int i = 0; i < 8; ++i) {
-            kr[i] *= ks;
-            vr[i] *= vs;
-          }
-        }
-      } else {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) kr[i] = vr[i] = 0.f;
-      }
+      load_key_value8<KV>(kv, table, kt + j, num_keys, kv_head, e, kr, vr);
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         Ks[j * (D + 1) + e + i] = kr[i];
@@ -184,15 +144,14 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(const T* __
 }
 
 template <class T, KvDType KV, int DPL>
-void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillArgs& a, dim3 grid,
-                  Tensor out, cudaStream_t stream) {
-  const size_t smem = sizeof(float) * (size_t(kKeys) * (a.D + 1) + size_t(kKeys) * a.D +
-                                       size_t(kRows) * a.D);
-  auto kernel = prefill_attention_kernel<T, KV, DPL>;
-  if (smem > 48 * 1024)
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-               "paged_attention (prefill): raising the shared-memory limit");
-  kernel<<<grid, kThreads, smem, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
+void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& l, Tensor out,
+                  cudaStream_t stream) {
+  const int D = l.args.D;
+  const size_t smem = sizeof(float) * (size_t(kKeys) * (D + 1) + size_t(kKeys) * D +
+                                       size_t(kRows) * D);
+  launch_with_smem(prefill_attention_kernel<T, KV, DPL>, l.grid, kThreads, smem, stream,
+                   "paged_attention (prefill): raising the shared-memory limit",
+                   q.ptr<const T>(), kv, l.args, out.ptr<T>());
 }
 
 }  // namespace
@@ -207,23 +166,15 @@ void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const Att
   }
   NANOVLLM_CHECK(D % 8 == 0 && D <= 256, "paged_attention: the CUDA kernels need head_dim a ",
                  "multiple of 8 and at most 256, got ", D);
-  const int Hq = int(q.dim(1) / D), G = Hq / kv.num_kv_heads;
-  const int gc = std::min(G, kRows);
-  const int bq = kRows / gc;
-  const int max_q = std::max(1, meta.max_query_len);
-  const int tiles = (max_q + bq - 1) / bq;
-  PrefillArgs a{meta.cu_seqlens_q, meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
-                Hq, G, gc, bq, tiles, D, scale};
-  dim3 grid(unsigned(int64_t(meta.num_seqs) * tiles), unsigned(kv.num_kv_heads),
-            unsigned((G + gc - 1) / gc));
+  const PrefillLaunch l = plan_prefill(q, kv, meta, scale, kRows);
   dispatch_act(q.dtype, "paged_attention (prefill)", [&](auto tag) {
     using T = decltype(tag);
     dispatch_kv(kv.dtype, [&](auto kvtag) {
       constexpr KvDType KV = decltype(kvtag)::value;
-      if (D <= 32) launch_typed<T, KV, 1>(q, kv, a, grid, out, stream);
-      else if (D <= 64) launch_typed<T, KV, 2>(q, kv, a, grid, out, stream);
-      else if (D <= 128) launch_typed<T, KV, 4>(q, kv, a, grid, out, stream);
-      else launch_typed<T, KV, 8>(q, kv, a, grid, out, stream);
+      if (D <= 32) launch_typed<T, KV, 1>(q, kv, l, out, stream);
+      else if (D <= 64) launch_typed<T, KV, 2>(q, kv, l, out, stream);
+      else if (D <= 128) launch_typed<T, KV, 4>(q, kv, l, out, stream);
+      else launch_typed<T, KV, 8>(q, kv, l, out, stream);
     });
   });
   check_launch("paged_attention (prefill)");

@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_codec.cuh"
+#include "backend/cuda/prefill_common.cuh"
 
 namespace nanovllm::cuda {
 namespace {
@@ -26,20 +27,6 @@ constexpr int kKeys = 64;  // keys per tile
 constexpr int kPadAct = 8;  // row padding (elements) of the 16-bit tiles: keeps 32-byte alignment
 constexpr int kPadF32 = 4;  // row padding of the float tiles
 
-struct TcArgs {
-  const int32_t* cu_seqlens_q;  // [B + 1]
-  const int32_t* context_lens;  // [B]
-  const int32_t* block_tables;  // [B, max_blocks_per_seq]
-  int32_t max_blocks_per_seq;
-  int32_t num_heads;  // Hq
-  int32_t group;      // G
-  int32_t gc;         // query heads of the group per CTA
-  int32_t bq;         // query tokens per CTA
-  int32_t tiles_per_seq;
-  int32_t D;
-  float scale_log2;  // softmax scale x log2(e): scores are exponentiated with exp2
-};
-
 // Shared memory of one CTA, in bytes, for head_dim D: Qs, Ks, Vs [64][D + 8] of T,
 // Ss [64][68] float, Ps [64][72] of T, Os [64][D + 4] float.
 size_t tc_smem_bytes(int D) {
@@ -50,7 +37,7 @@ size_t tc_smem_bytes(int D) {
 template <class T, KvDType KV>
 __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T* __restrict__ q,
                                                                          PagedKvLayer kv,
-                                                                         TcArgs a,
+                                                                         PrefillArgs a,
                                                                          T* __restrict__ out) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const int D = a.D, ldt = D + kPadAct, lds = kKeys + kPadF32, ldp = kKeys + kPadAct,
@@ -62,16 +49,12 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
   float* Ss = reinterpret_cast<float*>(Ps + kRows * ldp);  // [64][lds]
   float* Os = Ss + kRows * lds;                            // [64][ldo]
 
-  const int seq = blockIdx.x / a.tiles_per_seq, tile = blockIdx.x % a.tiles_per_seq;
-  const int kv_head = blockIdx.y, g0 = blockIdx.z * a.gc;
+  const PrefillTile tile = prefill_tile(a);
+  if (tile.ntok <= 0) return;
+  const int kv_head = tile.kv_head, g0 = tile.g0, q_begin = tile.q_begin, tok0 = tile.tok0,
+            ntok = tile.ntok, first_pos = tile.first_pos, num_keys = tile.num_keys;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int q_begin = a.cu_seqlens_q[seq];
-  const int q_len = a.cu_seqlens_q[seq + 1] - q_begin;
-  const int ctx = a.context_lens[seq];
-  const int tok0 = tile * a.bq;
-  if (tok0 >= q_len) return;
-  const int ntok = min(a.bq, q_len - tok0);
-  const int first_pos = ctx - q_len;  // position of query token 0 of the sequence
+  const int32_t* table = a.block_tables + int64_t(tile.seq) * a.max_blocks_per_seq;
   const int chunks = D / 8;           // 16-byte chunks of a row of T
 
   // ---- query rows: row r = (token r / gc, head g0 + r % gc); invalid rows are zeros ----
@@ -97,37 +80,13 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
   const int row_pos = row_ok ? first_pos + tok0 + my_tk : -1;  // last visible key; -1: none
   float m = -FLT_MAX, l = 0.f;
 
-  const int num_keys = first_pos + tok0 + ntok;  // keys visible to the CTA's last token
-  const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
-  const char* kbase = static_cast<const char*>(kv.k);
-  const char* vbase = static_cast<const char*>(kv.v);
-  const int64_t head_bytes = kv_head_bytes(KV, D);
-  const int bs = kv.block_size;
 
   for (int kt = 0; kt < num_keys; kt += kKeys) {
     __syncthreads();  // the previous tile fully consumed (Qs and Os written, on the first pass)
     for (int idx = tid; idx < kKeys * chunks; idx += kThreads) {
       const int j = idx / chunks, e = (idx % chunks) * 8;
-      const int pos = kt + j;
       float kr[8], vr[8];
-      if (pos < num_keys) {
-        const int64_t slot = int64_t(table[pos / bs]) * bs + pos % bs;
-        const int64_t off = (slot * kv.num_kv_heads + kv_head) * head_bytes;
-        kv_load8<KV>(kbase + off, e, kr);
-        kv_load8<KV>(vbase + off, e, vr);
-        if constexpr (kv_is_quantized(KV)) {
-          const float ks = kv.k_scale[slot * kv.num_kv_heads + kv_head];
-          const float vs = kv.v_scale[slot * kv.num_kv_heads + kv_head];
-#pragma unroll
-          for (int i = 0; i < 8; ++i) {
-            kr[i] *= ks;
-            vr[i] *= vs;
-          }
-        }
-      } else {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) kr[i] = vr[i] = 0.f;
-      }
+      load_key_value8<KV>(kv, table, kt + j, num_keys, kv_head, e, kr, vr);
       Vec<T, 8> kvv, vvv;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
@@ -162,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
     float tile_max = -FLT_MAX;
     for (int c = 0; c < 32; ++c) {
       const int key = kt + half * 32 + c;
-      if (key <= row_pos) tile_max = fmaxf(tile_max, srow[c] * a.scale_log2);
+      if (key <= row_pos) tile_max = fmaxf(tile_max, srow[c] * a.scale);
     }
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
     const float new_m = fmaxf(m, tile_max);
@@ -170,7 +129,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
     float sum = 0.f;
     for (int c = 0; c < 32; ++c) {
       const int key = kt + half * 32 + c;
-      const float p = key <= row_pos ? exp2f(srow[c] * a.scale_log2 - new_m) : 0.f;
+      const float p = key <= row_pos ? exp2f(srow[c] * a.scale - new_m) : 0.f;
       const T pt = from_f<T>(p);
       prow[c] = pt;
       sum += to_f(pt);  // the rounded weight: what the P.V product below uses
@@ -210,14 +169,11 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
 }
 
 template <class T, KvDType KV>
-void launch_typed(const Tensor& q, const PagedKvLayer& kv, const TcArgs& a, dim3 grid, Tensor out,
+void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& l, Tensor out,
                   cudaStream_t stream) {
-  const size_t smem = tc_smem_bytes(a.D);
-  auto kernel = prefill_attention_tc_kernel<T, KV>;
-  if (smem > 48 * 1024)
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
-               "paged_attention (prefill, tensor cores): raising the shared-memory limit");
-  kernel<<<grid, kThreads, smem, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
+  launch_with_smem(prefill_attention_tc_kernel<T, KV>, l.grid, kThreads, tc_smem_bytes(l.args.D),
+                   stream, "paged_attention (prefill, tensor cores): raising the shared-memory limit",
+                   q.ptr<const T>(), kv, l.args, out.ptr<T>());
 }
 
 }  // namespace
@@ -235,19 +191,12 @@ void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& 
   NANOVLLM_CHECK(prefill_attention_tensor_cores_supported(q.dtype, D),
                  "paged_attention (prefill, tensor cores): needs bfloat16/float16 activations and "
                  "head_dim a multiple of 16 in [16, 256], got ", dtype_name(q.dtype), " and ", D);
-  const int Hq = int(q.dim(1) / D), G = Hq / kv.num_kv_heads;
-  const int gc = std::min(G, kRows);
-  const int bq = kRows / gc;
-  const int max_q = std::max(1, meta.max_query_len);
-  const int tiles = (max_q + bq - 1) / bq;
-  TcArgs a{meta.cu_seqlens_q, meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
-           Hq, G, gc, bq, tiles, D, scale * 1.4426950408889634f};
-  dim3 grid(unsigned(int64_t(meta.num_seqs) * tiles), unsigned(kv.num_kv_heads),
-            unsigned((G + gc - 1) / gc));
+  // exp2 in the kernel: the scale carries log2(e)
+  const PrefillLaunch l = plan_prefill(q, kv, meta, scale * 1.4426950408889634f, kRows);
   dispatch_kv(kv.dtype, [&](auto kvtag) {
     constexpr KvDType KV = decltype(kvtag)::value;
-    if (q.dtype == DType::BF16) launch_typed<__nv_bfloat16, KV>(q, kv, a, grid, out, stream);
-    else launch_typed<__half, KV>(q, kv, a, grid, out, stream);
+    if (q.dtype == DType::BF16) launch_typed<__nv_bfloat16, KV>(q, kv, l, out, stream);
+    else launch_typed<__half, KV>(q, kv, l, out, stream);
   });
   check_launch("paged_attention (prefill, tensor cores)");
 }
