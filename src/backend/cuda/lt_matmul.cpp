@@ -1,8 +1,5 @@
 #include "backend/cuda/lt_matmul.h"
 
-#include <cstdlib>
-#include <string>
-
 #include "backend/cuda/cuda_check.h"
 
 namespace nanovllm::cuda {
@@ -20,8 +17,6 @@ cudaDataType_t cuda_type(DType t) {
 }  // namespace
 
 LtMatmul::LtMatmul(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
-  const char* tune = std::getenv("NANOVLLM_LT_AUTOTUNE");  // "1": time the candidates
-  autotune_ = tune && std::string(tune) == "1";
   check_cublas(cublasLtCreate(&handle_), "linear: cublasLtCreate");
   check_cuda(cudaMalloc(&workspace_, workspace_bytes_), "linear: allocating the cuBLASLt workspace");
 }
@@ -39,8 +34,7 @@ LtMatmul::~LtMatmul() {
 
 // Row-major out[T, N] is column-major out^T [N, T] = w^T x^T: (column-major) A = w seen as
 // [K, N] transposed, B = x seen as [K, T], C = out seen as [N, T].
-const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType in, DType out,
-                                         const Operands& operands, cudaStream_t stream) {
+const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType in, DType out) {
   const Key key{T, N, K, int(in), int(out)};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
@@ -63,10 +57,10 @@ const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType 
   check_cublas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                     &workspace_bytes_, sizeof(workspace_bytes_)),
                "linear: workspace preference");
-  cublasLtMatmulHeuristicResult_t results[kCandidates]{};
+  cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref,
-                                                           kCandidates, results, &found);
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
     cublasLtMatrixLayoutDestroy(p.a);
@@ -76,60 +70,13 @@ const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType 
     throw_error("linear: cuBLASLt has no algorithm for x [", T, ", ", K, "] ", dtype_name(in),
                 " . w [", N, ", ", K, "]^T -> ", dtype_name(out), " (status ", int(st), ")");
   }
-  p.algo = fastest(p, results, found, T, operands, stream);
+  p.algo = result.algo;
   return plans_.emplace(key, p).first->second;
-}
-
-// Opt-in (NANOVLLM_LT_AUTOTUNE=1): each new decode-sized shape (T <= kTunedMaxRows) times the
-// heuristic's candidates once on the real operands, L2 flushed before each run (in a decode step
-// every weight comes from HBM), and keeps the fastest; inside graph capture nothing is timed.
-// Measured on the H200 (bb9b863, W1): BF16 8.07 s with it against 7.28 s with the first choice
-// (INT8 6.69 / 6.42 s), the tuning itself landing in eager steps and the picks no faster; so
-// the heuristic's first choice is the default.
-cublasLtMatmulAlgo_t LtMatmul::fastest(const Plan& p, const cublasLtMatmulHeuristicResult_t* results,
-                                       int found, int64_t T, const Operands& o,
-                                       cudaStream_t stream) {
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  check_cuda(cudaStreamIsCapturing(stream, &capture), "linear: capture status");
-  if (!autotune_ || found == 1 || T > kTunedMaxRows || capture != cudaStreamCaptureStatusNone)
-    return results[0].algo;
-  void* flush = nullptr;
-  check_cuda(cudaMalloc(&flush, kFlushBytes), "linear: autotune L2 flush buffer");
-  cudaEvent_t start = nullptr, stop = nullptr;
-  check_cuda(cudaEventCreate(&start), "linear: autotune event");
-  check_cuda(cudaEventCreate(&stop), "linear: autotune event");
-  const float alpha = 1.f, beta = 0.f;
-  int best = 0;
-  float best_ms = 0.f;
-  for (int i = 0; i < found; ++i) {
-    float total = 0.f;
-    bool ok = true;
-    for (int r = 0; r <= kTimedRuns && ok; ++r) {  // run 0 warms up (code, descriptors)
-      check_cuda(cudaMemsetAsync(flush, r, kFlushBytes, stream), "linear: autotune L2 flush");
-      check_cuda(cudaEventRecord(start, stream), "linear: autotune event");
-      ok = cublasLtMatmul(handle_, p.desc, &alpha, o.w, p.a, o.x, p.b, &beta, o.out, p.c, o.out,
-                          p.c, &results[i].algo, workspace_, workspace_bytes_,
-                          stream) == CUBLAS_STATUS_SUCCESS;
-      check_cuda(cudaEventRecord(stop, stream), "linear: autotune event");
-      check_cuda(cudaEventSynchronize(stop), "linear: autotune");
-      float ms = 0.f;
-      check_cuda(cudaEventElapsedTime(&ms, start, stop), "linear: autotune timing");
-      if (r > 0) total += ms;
-    }
-    if (ok && (i == 0 || total < best_ms)) {
-      best = i;
-      best_ms = total;
-    }
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  cudaFree(flush);
-  return results[best].algo;
 }
 
 void LtMatmul::run(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream) {
   const int64_t T = x.dim(0), K = x.dim(1), N = w.dim(0);
-  const Plan& p = plan_for(T, N, K, x.dtype, out.dtype, Operands{x.data, w.data, out.data}, stream);
+  const Plan& p = plan_for(T, N, K, x.dtype, out.dtype);
   const float alpha = 1.f, beta = 0.f;
   check_cublas(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data,
                               p.c, out.data, p.c, &p.algo, workspace_, workspace_bytes_, stream),
