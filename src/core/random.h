@@ -1,6 +1,7 @@
 #pragma once
 // Counter-based randomness: the draw for (seed, step) is a pure function, so a request samples
 // the same tokens whatever batch it runs in, on the CPU and on the GPU alike.
+#include <cmath>
 #include <cstdint>
 
 #include "core/half.h"
@@ -14,10 +15,20 @@ NANOVLLM_HD uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The random state of one draw: a pure function of (seed, step).
+NANOVLLM_HD uint64_t draw_key(uint64_t seed, uint64_t step) { return splitmix64(splitmix64(seed) ^ step); }
+
 // Uniform in [0, 1) with 24 bits of precision.
 NANOVLLM_HD float uniform_from_counter(uint64_t seed, uint64_t step) {
-  uint64_t r = splitmix64(splitmix64(seed) ^ step);
-  return float(r >> 40) * (1.0f / 16777216.0f);
+  return float(draw_key(seed, step) >> 40) * (1.0f / 16777216.0f);
+}
+
+// Gumbel noise of token `index` in the draw `key`: -log(-log(u)), u uniform in (0, 1) (24 bits,
+// centred, so never 0 or 1). argmax(logit / T + gumbel) samples softmax(logit / T) exactly; the
+// float operations are the same on host and device (logf, not __logf) so both pick one token.
+NANOVLLM_HD float gumbel_from_key(uint64_t key, uint64_t index) {
+  const float u = (float(splitmix64(key + index) >> 40) + 0.5f) * (1.0f / 16777216.0f);
+  return -logf(-logf(u));
 }
 
 }  // namespace nanovllm

@@ -51,11 +51,29 @@ class SortedPrefix {
   int64_t sorted_ = 0;
 };
 
-// Temperature, top-k, top-p, then the inverse CDF of uniform_from_counter(seed, step) over the
+// Temperature alone: the Gumbel-max race, argmax of logit / T + gumbel(index) (lowest index
+// among equal keys); one pass, no sort, and the GPU's rule exactly.
+int32_t gumbel_race(const float* logits, int64_t V, const SamplingRow& row) {
+  const uint64_t key = draw_key(row.seed, row.step);
+  const float inv_t = 1.f / row.temperature;
+  int64_t best = 0;
+  float best_key = -INFINITY;
+  for (int64_t i = 0; i < V; ++i) {
+    const float k = std::fma(logits[i], inv_t, gumbel_from_key(key, uint64_t(i)));
+    if (k > best_key) {
+      best_key = k;
+      best = i;
+    }
+  }
+  return int32_t(best);
+}
+
+// Temperature with top-k or top-p: top-k, top-p, then the inverse CDF of uniform_from_counter(seed, step) over the
 // kept tokens in descending-probability order. order is scratch of V entries.
 int32_t sample_row(const float* logits, int64_t V, const SamplingRow& row,
                    std::vector<int32_t>& order) {
   if (row.temperature == 0.f) return argmax(logits, V);
+  if ((row.top_k <= 0 || row.top_k >= V) && row.top_p >= 1.f) return gumbel_race(logits, V, row);
   const Descending cmp{logits};
   std::iota(order.begin(), order.end(), 0);
   int64_t n = V;

@@ -6,9 +6,9 @@
 // Memory-level parallelism is the whole game (the KV reads are ~94% of a batch-256 decode step):
 // a token's head row is covered by TPT = D / VEC threads, each issuing one 16-byte load (VEC
 // elements: 8 for BF16/F16, 16 for INT8/FP8, 32 for INT4, 4 for F32; narrower only when the G x
-// VEC registers of q and acc would not fit, see kVec). Each thread group takes kUnroll tokens per
+// VEC registers of q and acc would not fit, see kVec). Each thread group takes UNROLL tokens per
 // iteration and issues all their K and V loads before the first use, so a 128-thread CTA keeps
-// 128 / TPT x kUnroll tokens (2 x kUnroll 16-byte loads per thread) in flight. Every group keeps
+// 128 / TPT x UNROLL tokens (2 x UNROLL 16-byte loads per thread) in flight. Every group keeps
 // its own online softmax in registers (no shared memory, no __syncthreads in the loop); the
 // groups are merged once at the end (warp shuffles, then shared memory across the 4 warps).
 // Quantized rows are decoded in registers: the K scale multiplies the score, the V scale the
@@ -27,15 +27,12 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/decode_attention_common.cuh"
+#include "backend/cuda/decode_attention_mma.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_codec.cuh"
 
 namespace nanovllm::cuda::decode_detail {
-
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / 32;
-constexpr int kUnroll = 4;           // tokens per thread group per iteration (K and V loads each)
-constexpr int kMinSplitTokens = 32;  // the host never makes a split shorter than this on average
 
 // Elements per thread: one 16-byte load, capped so that q and acc (2 x G x VEC floats) fit.
 template <KvDType KV, int MAXG>
@@ -45,40 +42,108 @@ constexpr int kVec() {
   return full < cap ? full : cap;
 }
 
-template <KvDType KV, int D, int MAXG>
-constexpr int kTokensPerIter() {
-  return kThreads / (D / kVec<KV, MAXG>()) * kUnroll;
-}
+// How the loop is unrolled: VEC elements per thread and load, UNROLL tokens per thread group and
+// iteration (all their K and V loads issued before the first use), and the CTAs per SM the
+// register allocation must allow (0: no constraint; the compiler's choice).
+template <int VEC_, int UNROLL_, int MIN_CTAS_>
+struct LoopConfig {
+  static constexpr int VEC = VEC_, UNROLL = UNROLL_, MIN_CTAS = MIN_CTAS_;
+};
+// Production choice per bucket, from tools/decode_attention_bench on the H200
+// (docs/cuda_kernels.md): 16-bit caches take 2 tokens per iteration (64 registers, 8 CTAs per
+// SM: a batch of 128 x 8 heads fits in one wave; 3.99 vs 3.40 TB/s at 128 x 1024, equal at 256 x
+// 1024 and 32 x 4096); INT8 keeps 4 (every narrower or deeper variant measured slower).
+template <KvDType KV, int MAXG>
+using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
+                               (KV == KvDType::BF16 || KV == KvDType::F16) ? 2 : 4, 0>;
 
-struct DecodeArgs {
-  const int32_t* context_lens;  // [B]
-  const int32_t* block_tables;  // [B, max_blocks_per_seq]
-  int32_t max_blocks_per_seq;
-  int32_t num_heads;  // Hq
-  int32_t group;      // G = Hq / Hkv
-  int32_t num_splits;
-  int32_t split_align;  // a split's token range is a multiple of this (the CTA's tokens per iter)
-  float scale;
-  float* part_acc;  // [B, Hq, S, D] unnormalized outputs of each split
-  float* part_ml;   // [B, Hq, S, 2] (running max, sum) of each split
+// Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
+// TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.
+template <KvDType KV, int D, class Loop>
+struct RowShape {
+  static constexpr int VEC = Loop::VEC;
+  static constexpr int UNROLL = Loop::UNROLL;
+  static constexpr int TPT = D / VEC;
+  static constexpr int GROUPS = kThreads / TPT;
+  static constexpr int ROW_BYTES = VEC * kv_elem_bits<KV>() / 8;
+  static constexpr int STEP = GROUPS * UNROLL;  // tokens per CTA iteration
+  static_assert(TPT >= 1 && TPT <= 32 && 32 % TPT == 0, "a token row must fit in a warp");
+  static_assert(ROW_BYTES == 4 || ROW_BYTES == 8 || ROW_BYTES == 16, "one 4/8/16-byte load per row");
 };
 
-// Tokens of each split of a context of ctx tokens (the last split may get fewer, later ones none).
-__device__ __forceinline__ int split_tokens(int ctx, const DecodeArgs& a) {
-  const int per = (ctx + a.num_splits - 1) / a.num_splits;
-  return (per + a.split_align - 1) / a.split_align * a.split_align;
+// One thread's online-softmax state: q (pre-scaled) and acc for its VEC elements of the G heads.
+template <int VEC, int MAXG>
+struct ThreadSoftmax {
+  float qr[MAXG][VEC];
+  float acc[MAXG][VEC];
+  float m[MAXG], l[MAXG];
+};
+
+// U tokens of one group: raw K/V rows (zero where !valid), their scales (1 if not quantized).
+// Scores, the online-softmax update, then acc += p * v_scale * v.
+template <KvDType KV, int VEC, int TPT, int MAXG, int ROW_BYTES, int U>
+__device__ __forceinline__ void attend_tokens(ThreadSoftmax<VEC, MAXG>& st,
+                                              const KvRaw<ROW_BYTES> (&kraw)[U],
+                                              const KvRaw<ROW_BYTES> (&vraw)[U],
+                                              const float (&ks)[U], const float (&vs)[U],
+                                              const bool (&valid)[U]) {
+  float s[U][MAXG];
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    float kf[VEC];
+    kv_decode_raw<KV, VEC>(kraw[u].w, kf);
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g) {
+      float d = 0.f;
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) d = fmaf(st.qr[g][i], kf[i], d);
+      s[u][g] = d;
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < U; ++u)
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g) {
+#pragma unroll
+      for (int o = TPT / 2; o > 0; o >>= 1) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
+      s[u][g] = valid[u] ? s[u][g] * ks[u] : -INFINITY;
+    }
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g) {
+    float mx = st.m[g];
+#pragma unroll
+    for (int u = 0; u < U; ++u) mx = fmaxf(mx, s[u][g]);
+    const float factor = __expf(st.m[g] - mx);
+    st.m[g] = mx;
+    st.l[g] *= factor;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) st.acc[g][i] *= factor;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float p = __expf(s[u][g] - mx);  // 0 for an invalid token
+      st.l[g] += p;
+      s[u][g] = p * vs[u];
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    float vf[VEC];
+    kv_decode_raw<KV, VEC>(vraw[u].w, vf);
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g)
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) st.acc[g][i] = fmaf(s[u][g], vf[i], st.acc[g][i]);
+  }
 }
 
 // grid (B, Hkv, S), block kThreads. q, out: [B, Hq, D] of T.
-template <class T, KvDType KV, int D, int MAXG>
-__global__ void __launch_bounds__(kThreads)
+template <class T, KvDType KV, int D, int MAXG, class Loop>
+__global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     decode_attention_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
                             T* __restrict__ out) {
-  constexpr int VEC = kVec<KV, MAXG>();
-  constexpr int TPT = D / VEC;               // threads per token row
-  constexpr int GROUPS = kThreads / TPT;     // token groups of the CTA
-  constexpr int ROW_BYTES = VEC * kv_elem_bits<KV>() / 8;  // bytes one thread loads per row
-  static_assert(TPT >= 1 && TPT <= 32 && 32 % TPT == 0, "a token row must fit in a warp");
+  using Shape = RowShape<KV, D, Loop>;
+  constexpr int VEC = Shape::VEC, TPT = Shape::TPT, GROUPS = Shape::GROUPS, U = Shape::UNROLL;
+  constexpr int ROW_BYTES = Shape::ROW_BYTES, STEP = Shape::STEP;
   __shared__ float s_acc[kWarps][MAXG][D];  // each warp's merged acc
   __shared__ float s_ml[kWarps][MAXG][2];   // each warp's (max, sum)
 
@@ -94,20 +159,16 @@ __global__ void __launch_bounds__(kThreads)
 
   const int grp = tid / TPT;         // this thread's token group
   const int e0 = (tid % TPT) * VEC;  // its VEC elements of the head vector
-  float qr[MAXG][VEC];  // q of the group's heads, pre-multiplied by the softmax scale
-#pragma unroll
-  for (int g = 0; g < MAXG; ++g)
-#pragma unroll
-    for (int i = 0; i < VEC; ++i)
-      qr[g][i] = g < G ? to_f(q[(q_row + g) * D + e0 + i]) * a.scale : 0.f;
-
-  float acc[MAXG][VEC], m[MAXG], l[MAXG];
+  ThreadSoftmax<VEC, MAXG> st;
 #pragma unroll
   for (int g = 0; g < MAXG; ++g) {
-    m[g] = -FLT_MAX;  // finite: exp(m - m_new) stays 1 while a group has seen no token
-    l[g] = 0.f;
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) acc[g][i] = 0.f;
+    for (int i = 0; i < VEC; ++i) {
+      st.qr[g][i] = g < G ? to_f(q[(q_row + g) * D + e0 + i]) * a.scale : 0.f;
+      st.acc[g][i] = 0.f;
+    }
+    st.m[g] = -FLT_MAX;  // finite: exp(m - m_new) stays 1 while a group has seen no token
+    st.l[g] = 0.f;
   }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
@@ -117,13 +178,12 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t slot_stride = int64_t(kv.num_kv_heads) * head_bytes;
   const int bs = kv.block_size;
 
-  for (int t0 = begin; t0 < end; t0 += GROUPS * kUnroll) {
-    // ---- issue every K and V load of the iteration ----
-    KvRaw<ROW_BYTES> kraw[kUnroll], vraw[kUnroll];
-    float ks[kUnroll], vs[kUnroll];
-    bool valid[kUnroll];
+  for (int t0 = begin; t0 < end; t0 += STEP) {
+    KvRaw<ROW_BYTES> kraw[U], vraw[U];
+    float ks[U], vs[U];
+    bool valid[U];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < U; ++u) {  // issue every load of the iteration before any use
       const int pos = t0 + u * GROUPS + grp;
       valid[u] = pos < end;
       ks[u] = vs[u] = 1.f;
@@ -140,110 +200,41 @@ __global__ void __launch_bounds__(kThreads)
         for (int i = 0; i < ROW_BYTES / 4; ++i) kraw[u].w[i] = vraw[u].w[i] = 0u;
       }
     }
-    // ---- scores s[u][g] = (q_g . k_u) * k_scale_u (q already scaled) ----
-    float s[kUnroll][MAXG];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      float kf[VEC];
-      kv_decode_raw<KV, VEC>(kraw[u].w, kf);
-#pragma unroll
-      for (int g = 0; g < MAXG; ++g) {
-        float d = 0.f;
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) d = fmaf(qr[g][i], kf[i], d);
-        s[u][g] = d;
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int g = 0; g < MAXG; ++g) {
-#pragma unroll
-        for (int o = TPT / 2; o > 0; o >>= 1) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
-        s[u][g] = valid[u] ? s[u][g] * ks[u] : -INFINITY;
-      }
-    // ---- online softmax of the group, then acc += p * v_scale * v ----
-#pragma unroll
-    for (int g = 0; g < MAXG; ++g) {
-      float mx = m[g];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) mx = fmaxf(mx, s[u][g]);
-      const float factor = __expf(m[g] - mx);
-      m[g] = mx;
-      l[g] *= factor;
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) acc[g][i] *= factor;
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const float p = __expf(s[u][g] - mx);  // 0 for an invalid token
-        l[g] += p;
-        s[u][g] = p * vs[u];
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      float vf[VEC];
-      kv_decode_raw<KV, VEC>(vraw[u].w, vf);
-#pragma unroll
-      for (int g = 0; g < MAXG; ++g)
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[g][i] = fmaf(s[u][g], vf[i], acc[g][i]);
-    }
+    attend_tokens<KV, VEC, TPT, MAXG, ROW_BYTES, U>(st, kraw, vraw, ks, vs, valid);
   }
 
   // ---- merge the groups of each warp (lanes TPT apart), then the warps ----
 #pragma unroll
   for (int g = 0; g < MAXG; ++g) {
-    float mx = m[g];
+    float mx = st.m[g];
 #pragma unroll
     for (int o = TPT; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    const float f = __expf(m[g] - mx);
-    l[g] *= f;
+    const float f = __expf(st.m[g] - mx);
+    st.l[g] *= f;
 #pragma unroll
-    for (int o = TPT; o < 32; o <<= 1) l[g] += __shfl_xor_sync(0xffffffffu, l[g], o);
+    for (int o = TPT; o < 32; o <<= 1) st.l[g] += __shfl_xor_sync(0xffffffffu, st.l[g], o);
 #pragma unroll
     for (int i = 0; i < VEC; ++i) {
-      float x = acc[g][i] * f;
+      float x = st.acc[g][i] * f;
 #pragma unroll
       for (int o = TPT; o < 32; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-      acc[g][i] = x;
+      st.acc[g][i] = x;
     }
-    m[g] = mx;
+    st.m[g] = mx;
   }
   if (lane < TPT) {
 #pragma unroll
     for (int g = 0; g < MAXG; ++g) {
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) s_acc[warp][g][e0 + i] = acc[g][i];
+      for (int i = 0; i < VEC; ++i) s_acc[warp][g][e0 + i] = st.acc[g][i];
       if (lane == 0) {
-        s_ml[warp][g][0] = m[g];
-        s_ml[warp][g][1] = l[g];
+        s_ml[warp][g][0] = st.m[g];
+        s_ml[warp][g][1] = st.l[g];
       }
     }
   }
   __syncthreads();
-  for (int idx = tid; idx < G * D; idx += kThreads) {
-    const int g = idx / D, d = idx % D;
-    float mx = -FLT_MAX;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, s_ml[w][g][0]);
-    float sum = 0.f, o = 0.f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
-      const float f = __expf(s_ml[w][g][0] - mx);
-      sum += s_ml[w][g][1] * f;
-      o += s_acc[w][g][d] * f;
-    }
-    if (a.num_splits == 1) {
-      out[(q_row + g) * D + d] = from_f<T>(sum > 0.f ? o / sum : 0.f);
-    } else {
-      a.part_acc[((q_row + g) * a.num_splits + split) * D + d] = o;
-      if (d == 0) {
-        a.part_ml[((q_row + g) * a.num_splits + split) * 2] = mx;
-        a.part_ml[((q_row + g) * a.num_splits + split) * 2 + 1] = sum;
-      }
-    }
-  }
+  merge_warps_and_store<T, D, MAXG>(s_acc, s_ml, G, q_row, split, a, out);
 }
 
 // grid (B, Hq), block D (<= 256 threads): merges the splits' partial softmax states.
@@ -266,16 +257,40 @@ __global__ void decode_reduce_kernel(DecodeArgs a, int D, T* __restrict__ out) {
   out[row * D + d] = from_f<T>(l > 0.f ? o / l : 0.f);
 }
 
-template <class T, KvDType KV, int D, int MAXG>
+template <class T, KvDType KV, int D, int MAXG, class Loop = DefaultLoop<KV, MAXG>>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                   DecodeArgs a, Tensor out, cudaStream_t stream) {
-  a.split_align = kTokensPerIter<KV, D, MAXG>();
+  a.split_align = RowShape<KV, D, Loop>::STEP;
   dim3 grid(unsigned(meta.num_seqs), unsigned(kv.num_kv_heads), unsigned(a.num_splits));
-  decode_attention_kernel<T, KV, D, MAXG>
+  decode_attention_kernel<T, KV, D, MAXG, Loop>
       <<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
   if (a.num_splits > 1) {
     dim3 rgrid(unsigned(meta.num_seqs), unsigned(a.num_heads));
     decode_reduce_kernel<T><<<rgrid, D, 0, stream>>>(a, D, out.ptr<T>());
+  }
+}
+
+// CTAs of a bucket's kernel that one SM holds at once (registers and shared memory decide).
+template <class T, KvDType KV, int D, int MAXG, class Loop = DefaultLoop<KV, MAXG>>
+int ctas_per_sm() {
+  int n = 1;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                 &n, decode_attention_kernel<T, KV, D, MAXG, Loop>, kThreads, 0),
+             "paged_attention (decode): occupancy query");
+  return std::max(n, 1);
+}
+
+// The tensor-core INT8 kernel (decode_attention_mma.cuh) and its split reduction.
+template <class T>
+void launch_int8_mma(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
+                     DecodeArgs a, Tensor out, cudaStream_t stream) {
+  a.split_align = kMmaStep;
+  dim3 grid(unsigned(meta.num_seqs), unsigned(kv.num_kv_heads), unsigned(a.num_splits));
+  decode_attention_int8_mma_kernel<T>
+      <<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
+  if (a.num_splits > 1) {
+    dim3 rgrid(unsigned(meta.num_seqs), unsigned(a.num_heads));
+    decode_reduce_kernel<T><<<rgrid, kMmaHeadDim, 0, stream>>>(a, kMmaHeadDim, out.ptr<T>());
   }
 }
 
@@ -300,25 +315,27 @@ void dispatch_bucket(KvDType kv_dtype, int D, int G, F&& f) {
 template <class T>
 void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                     const DecodeArgs& a, Tensor out, cudaStream_t stream) {
+  if (mma_decode_for<T>(kv.dtype, kv.head_dim)) return launch_int8_mma<T>(q, kv, meta, a, out, stream);
   dispatch_bucket(kv.dtype, kv.head_dim, a.group, [&](auto kvtag, auto dconst, auto gconst) {
     launch_typed<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>(
         q, kv, meta, a, out, stream);
   });
 }
 
-// CTAs of the bucket's kernel that one SM holds at once (registers and shared memory decide).
+// CTAs of the bucket's kernel that one SM holds at once.
 template <class T>
 int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G) {
   int n = 1;
-  dispatch_bucket(kv_dtype, D, G, [&](auto kvtag, auto dconst, auto gconst) {
+  if (mma_decode_for<T>(kv_dtype, D)) {
     check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-                   &n,
-                   decode_attention_kernel<T, decltype(kvtag)::value, decltype(dconst)::value,
-                                           decltype(gconst)::value>,
-                   kThreads, 0),
+                   &n, decode_attention_int8_mma_kernel<T>, kThreads, 0),
                "paged_attention (decode): occupancy query");
+    return std::max(n, 1);
+  }
+  dispatch_bucket(kv_dtype, D, G, [&](auto kvtag, auto dconst, auto gconst) {
+    n = ctas_per_sm<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>();
   });
-  return std::max(n, 1);
+  return n;
 }
 
 #define NANOVLLM_DECODE_FOR_ACT(EXTERN, T)                                                  \

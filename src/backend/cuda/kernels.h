@@ -64,6 +64,7 @@ void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& 
 
 // Device-side parameters of one sampled row (SamplingRow widened for the kernel).
 struct DeviceSamplingRow {
+  uint64_t key;   // draw_key(seed, step): the race's per-token Gumbel noise comes from it
   float temperature;
   int32_t top_k;
   float top_p;

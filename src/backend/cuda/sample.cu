@@ -1,5 +1,7 @@
 // Sampling on the GPU with the CPU sampler's rule (src/backend/cpu/sample.cpp): tokens ordered by
-// logit descending, ties by lower index; greedy = the first; otherwise weights
+// logit descending, ties by lower index; greedy = the first; temperature alone (no top-k, no
+// top-p) = the Gumbel-max race, argmax of logit / T + gumbel_from_key(key, index), one pass;
+// with top-k or top-p, weights
 // w = exp((logit - max) / temperature) over the top_k first tokens, top_p keeps the shortest
 // prefix whose mass reaches top_p * total, and the token is the first whose running mass exceeds
 // uniform_from_counter(seed, step) * kept mass. Instead of sorting the vocabulary, each prefix
@@ -11,6 +13,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "core/random.h"
 
 namespace nanovllm::cuda {
 namespace {
@@ -240,8 +243,8 @@ __device__ Prefix select_prefix(const RowCtx& r, const Prefix& keep, bool use_ma
   return Prefix{prefix, idx, false};
 }
 
-// grid S, block kThreads: logits [S, V] -> token_ids [S]. Passes over the row: 1 (max key and
-// its lowest index) + 3 radix levels + 1 tie resolution per prefix selected (temperature only:
+// grid S, block kThreads: logits [S, V] -> token_ids [S]. Passes over the row: greedy and the
+// temperature-only race 1; otherwise 1 (max key and its lowest index) + 3 radix levels + 1 tie resolution per prefix selected (temperature only:
 // one selection, 5 passes; top-k and top-p add one selection each).
 __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restrict__ logits, int V,
                                                           const DeviceSamplingRow* rows,
@@ -249,18 +252,23 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restric
   __shared__ Shared s;
   const DeviceSamplingRow row = rows[blockIdx.x];
   const float* x = logits + int64_t(blockIdx.x) * V;
-  // Argmax, lowest index among equals: max of (order key, ~index) in one pass.
+  const bool race = row.temperature != 0.f && (row.top_k <= 0 || row.top_k >= V) && row.top_p >= 1.f;
+  // Argmax of the logits (or of the Gumbel race keys), lowest index among equals: max of
+  // (order key, ~index) in one pass.
+  const float inv_t = 1.f / row.temperature;
   unsigned long long best = 0;
-  for (int i = threadIdx.x; i < V; i += blockDim.x)
-    best = max(best, (static_cast<unsigned long long>(order_bits(x[i])) << 32) | uint32_t(~uint32_t(i)));
+  for (int i = threadIdx.x; i < V; i += blockDim.x) {
+    const float k = race ? fmaf(x[i], inv_t, gumbel_from_key(row.key, uint64_t(i))) : x[i];
+    best = max(best, (static_cast<unsigned long long>(order_bits(k)) << 32) | uint32_t(~uint32_t(i)));
+  }
   best = block_max_u64(best, s);
   const uint32_t max_key = uint32_t(best >> 32);
   const int first = int(~uint32_t(best & 0xffffffffu));
-  if (row.temperature == 0.f) {
+  if (row.temperature == 0.f || race) {
     if (threadIdx.x == 0) token_ids[blockIdx.x] = first;
     return;
   }
-  RowCtx r{x, V, from_order_bits(max_key), 1.f / row.temperature};
+  RowCtx r{x, V, from_order_bits(max_key), inv_t};
   Prefix keep{0, 0, true};
   float measure = 0.f;
   int last = first;

@@ -1,5 +1,5 @@
-// sample: greedy, temperature / top-k / top-p, the inverse-CDF contract of uniform_from_counter,
-// determinism, and empirical distributions against softmax.
+// sample: greedy, temperature (Gumbel race) / top-k / top-p, the inverse-CDF contract of
+// uniform_from_counter, determinism, and empirical distributions against softmax.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,9 +25,28 @@ int32_t sample_one(std::vector<float>& logits, const SamplingRow& row) {
   return token;
 }
 
-// The documented contract in double: order by logit (desc, lower index first), keep top_k, then
-// the shortest prefix with cumulative probability >= top_p, then inverse CDF at u.
+// Temperature alone, in double: argmax of logit / T - log(-log(u_i)) with u_i of the draw's key.
+int32_t reference_race(const std::vector<float>& logits, const SamplingRow& row) {
+  const uint64_t key = draw_key(row.seed, row.step);
+  int32_t best = 0;
+  double best_key = -INFINITY;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const double u = (double(splitmix64(key + i) >> 40) + 0.5) / 16777216.0;
+    const double k = double(logits[i]) / row.temperature - std::log(-std::log(u));
+    if (k > best_key) {
+      best_key = k;
+      best = int32_t(i);
+    }
+  }
+  return best;
+}
+
+// The documented contract in double. Temperature alone: the Gumbel race. Otherwise: order by
+// logit (desc, lower index first), keep top_k, then the shortest prefix with cumulative
+// probability >= top_p, then inverse CDF at u.
 int32_t reference_sample(const std::vector<float>& logits, const SamplingRow& row) {
+  if ((row.top_k <= 0 || size_t(row.top_k) >= logits.size()) && row.top_p >= 1.f)
+    return reference_race(logits, row);
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -85,7 +104,7 @@ TEST(Sample, TopKOneEqualsGreedy) {
 
 TEST(Sample, FollowsTheInverseCdfContract) {
   Rng rng(3);
-  const SamplingRow settings[] = {{1.f, -1, 1.f, 1, 0},  {0.7f, 5, 1.f, 2, 0},
+  const SamplingRow settings[] = {{1.f, -1, 1.f, 1, 0},  {0.6f, 0, 1.f, 6, 0}, {0.7f, 5, 1.f, 2, 0},
                                   {1.2f, -1, 0.9f, 3, 0}, {0.8f, 40, 0.5f, 4, 0},
                                   {1.f, 0, 0.95f, 5, 0}};
   for (int V : {7, 97, 5000}) {

@@ -1,0 +1,67 @@
+#pragma once
+// What both decode attention kernels share: the launch arguments, how a context is cut into
+// splits, and the final merge of the warps' softmax states into the output (or a split's partial).
+#include <cuda_runtime.h>
+
+#include <cfloat>
+
+#include "backend/cuda/common.cuh"
+
+namespace nanovllm::cuda::decode_detail {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kMinSplitTokens = 32;  // the host never makes a split shorter than this on average
+
+struct DecodeArgs {
+  const int32_t* context_lens;  // [B]
+  const int32_t* block_tables;  // [B, max_blocks_per_seq]
+  int32_t max_blocks_per_seq;
+  int32_t num_heads;  // Hq
+  int32_t group;      // G = Hq / Hkv
+  int32_t num_splits;
+  int32_t split_align;  // a split's token range is a multiple of this (the CTA's tokens per iter)
+  float scale;
+  float* part_acc;  // [B, Hq, S, D] unnormalized outputs of each split
+  float* part_ml;   // [B, Hq, S, 2] (running max, sum) of each split
+};
+
+// Tokens of each split of a context of ctx tokens (the last split may get fewer, later ones none).
+__device__ __forceinline__ int split_tokens(int ctx, const DecodeArgs& a) {
+  const int per = (ctx + a.num_splits - 1) / a.num_splits;
+  return (per + a.split_align - 1) / a.split_align * a.split_align;
+}
+
+// s_acc [kWarps][MAXG][D]: each warp's unnormalized output of the group's heads; s_ml
+// [kWarps][MAXG][2]: its (running max, sum) in natural-log units. Called by all kThreads threads
+// after a __syncthreads: writes out [B, Hq, D] (one split) or the split's partials.
+template <class T, int D, int MAXG>
+__device__ __forceinline__ void merge_warps_and_store(const float (&s_acc)[kWarps][MAXG][D],
+                                                      const float (&s_ml)[kWarps][MAXG][2], int G,
+                                                      int64_t q_row, int split, const DecodeArgs& a,
+                                                      T* __restrict__ out) {
+  for (int idx = threadIdx.x; idx < G * D; idx += kThreads) {
+    const int g = idx / D, d = idx % D;
+    float mx = -FLT_MAX;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, s_ml[w][g][0]);
+    float sum = 0.f, o = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float f = __expf(s_ml[w][g][0] - mx);
+      sum += s_ml[w][g][1] * f;
+      o += s_acc[w][g][d] * f;
+    }
+    if (a.num_splits == 1) {
+      out[(q_row + g) * D + d] = from_f<T>(sum > 0.f ? o / sum : 0.f);
+    } else {
+      a.part_acc[((q_row + g) * a.num_splits + split) * D + d] = o;
+      if (d == 0) {
+        a.part_ml[((q_row + g) * a.num_splits + split) * 2] = mx;
+        a.part_ml[((q_row + g) * a.num_splits + split) * 2 + 1] = sum;
+      }
+    }
+  }
+}
+
+}  // namespace nanovllm::cuda::decode_detail

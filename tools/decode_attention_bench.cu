@@ -1,0 +1,208 @@
+// Decode attention in isolation on the GPU: loop variants (elements per thread and load, tokens
+// per iteration, CTAs per SM forced through the register budget) for BF16 and INT8 KV at
+// Qwen3-0.6B's attention shape (8 KV heads x 128, G = 2), on a W1-like batch (256 x 1024
+// tokens), a half batch and W3's (32 x 4096, split). Prints time per call, the KV bytes'
+// bandwidth and each variant's largest difference from the production loop's output.
+// Usage: decode_attention_bench [reps]   (no arguments: 20 repetitions)
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/decode_attention.cuh"
+#include "core/random.h"
+
+namespace nanovllm::cuda::decode_detail {
+namespace {
+
+constexpr int kHeadDim = 128, kKvHeads = 8, kGroup = 2, kBlockSize = 256;
+
+// The tensor-core INT8 kernel stands in for a loop variant.
+struct Int8Mma {
+  static constexpr int VEC = 0, UNROLL = 0, MIN_CTAS = kMmaMinCtas;
+};
+
+// Fills n bytes with seeded random values valid for the format (no NaN/Inf bit patterns).
+__global__ void fill_random(unsigned char* p, int64_t n, uint64_t seed, bool bf16) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n / 2;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const uint64_t r = splitmix64(seed + uint64_t(i));
+    if (bf16) {
+      const float x = float(int(r & 0xffff) - 32768) / 32768.f;  // [-1, 1)
+      reinterpret_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16(x);
+    } else {
+      p[2 * i] = uint8_t(int8_t(int(r % 255) - 127));
+      p[2 * i + 1] = uint8_t(int8_t(int((r >> 8) % 255) - 127));
+    }
+  }
+}
+__global__ void fill_scales(float* p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = 0.002f + float(splitmix64(seed + uint64_t(i)) >> 40) * (0.01f / 16777216.f);
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+struct Case {
+  const char* name;
+  int batch, context;
+};
+
+template <KvDType KV>
+struct Problem {
+  PagedKvLayer kv;
+  AttentionMeta meta;
+  int32_t *d_lens = nullptr, *d_tables = nullptr;
+  __nv_bfloat16 *q = nullptr, *out = nullptr, *ref = nullptr;
+  float* workspace = nullptr;
+  int num_splits = 1;
+  double kv_bytes = 0;
+
+  Problem(const Case& c, int resident) {
+    const int blocks_per_seq = (c.context + kBlockSize - 1) / kBlockSize;
+    const int num_blocks = c.batch * blocks_per_seq;
+    kv.dtype = KV;
+    kv.block_size = kBlockSize;
+    kv.num_blocks = num_blocks;
+    kv.num_kv_heads = kKvHeads;
+    kv.head_dim = kHeadDim;
+    const int64_t value_bytes = int64_t(num_blocks) * kBlockSize * kKvHeads * kv.head_bytes();
+    const int64_t scales = int64_t(num_blocks) * kBlockSize * kKvHeads;
+    check(cudaMalloc(&kv.k, value_bytes), "k");
+    check(cudaMalloc(&kv.v, value_bytes), "v");
+    const bool bf16 = KV == KvDType::BF16;
+    fill_random<<<1024, 256>>>(static_cast<unsigned char*>(kv.k), value_bytes, 1, bf16);
+    fill_random<<<1024, 256>>>(static_cast<unsigned char*>(kv.v), value_bytes, 2, bf16);
+    if (kv_is_quantized(KV)) {
+      check(cudaMalloc(&kv.k_scale, scales * 4), "k_scale");
+      check(cudaMalloc(&kv.v_scale, scales * 4), "v_scale");
+      fill_scales<<<1024, 256>>>(kv.k_scale, scales, 3);
+      fill_scales<<<1024, 256>>>(kv.v_scale, scales, 4);
+    }
+    // Blocks handed out in a shuffled order, as a long-running cache would.
+    std::vector<int32_t> ids(static_cast<size_t>(num_blocks));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(7));
+    std::vector<int32_t> lens(size_t(c.batch), c.context);
+    check(cudaMalloc(&d_lens, lens.size() * 4), "lens");
+    check(cudaMalloc(&d_tables, ids.size() * 4), "tables");
+    check(cudaMemcpy(d_lens, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "lens copy");
+    check(cudaMemcpy(d_tables, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice), "tables copy");
+    meta.context_lens = d_lens;
+    meta.block_tables = d_tables;
+    meta.num_seqs = c.batch;
+    meta.max_blocks_per_seq = blocks_per_seq;
+    meta.max_query_len = 1;
+    meta.max_context_len = c.context;
+    const int64_t q_elems = int64_t(c.batch) * kKvHeads * kGroup * kHeadDim;
+    check(cudaMalloc(&q, q_elems * 2), "q");
+    check(cudaMalloc(&out, q_elems * 2), "out");
+    check(cudaMalloc(&ref, q_elems * 2), "ref");
+    fill_random<<<1024, 256>>>(reinterpret_cast<unsigned char*>(q), q_elems * 2, 5, true);
+    num_splits = decode_attention_splits(c.batch, kKvHeads, c.context, resident);
+    const int64_t ws = decode_attention_workspace_floats(c.batch, kKvHeads * kGroup, kHeadDim, num_splits);
+    if (ws) check(cudaMalloc(&workspace, ws * 4), "workspace");
+    kv_bytes = double(c.batch) * c.context * kKvHeads * (2.0 * kv.head_bytes() + (kv_is_quantized(KV) ? 8 : 0));
+    check(cudaDeviceSynchronize(), "setup");
+  }
+  ~Problem() {
+    for (void* p : {kv.k, kv.v, static_cast<void*>(kv.k_scale), static_cast<void*>(kv.v_scale),
+                    static_cast<void*>(d_lens), static_cast<void*>(d_tables), static_cast<void*>(q),
+                    static_cast<void*>(out), static_cast<void*>(ref), static_cast<void*>(workspace)})
+      cudaFree(p);
+  }
+
+  template <class Loop>
+  void launch(__nv_bfloat16* dst) {
+    const int Hq = kKvHeads * kGroup;
+    DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq, Hq, kGroup,
+                 num_splits, 1, 1.f / std::sqrt(float(kHeadDim)), workspace,
+                 workspace ? workspace + int64_t(meta.num_seqs) * Hq * num_splits * kHeadDim : nullptr};
+    Tensor tq(q, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
+    Tensor tout(dst, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
+    if constexpr (std::is_same_v<Loop, Int8Mma>)
+      launch_int8_mma<__nv_bfloat16>(tq, kv, meta, a, tout, 0);
+    else
+      launch_typed<__nv_bfloat16, KV, kHeadDim, kGroup, Loop>(tq, kv, meta, a, tout, 0);
+  }
+};
+
+float max_abs_diff(const __nv_bfloat16* a, const __nv_bfloat16* b, int64_t n) {
+  std::vector<__nv_bfloat16> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+  check(cudaMemcpy(x.data(), a, n * 2, cudaMemcpyDeviceToHost), "diff copy");
+  check(cudaMemcpy(y.data(), b, n * 2, cudaMemcpyDeviceToHost), "diff copy");
+  float worst = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = std::fabs(__bfloat162float(x[size_t(i)]) - __bfloat162float(y[size_t(i)]));
+    worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+  }
+  return worst;
+}
+
+template <KvDType KV, class Loop>
+void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
+  int ctas = 0;
+  if constexpr (std::is_same_v<Loop, Int8Mma>)
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+              &ctas, decode_attention_int8_mma_kernel<__nv_bfloat16>, kThreads, 0), "occupancy");
+  else
+    ctas = ctas_per_sm<__nv_bfloat16, KV, kHeadDim, kGroup, Loop>();
+  p.template launch<Loop>(p.out);  // warm-up (and the output compared below)
+  check(cudaDeviceSynchronize(), "warm-up");
+  cudaEvent_t t0, t1;
+  cudaEventCreate(&t0);
+  cudaEventCreate(&t1);
+  cudaEventRecord(t0);
+  for (int r = 0; r < reps; ++r) p.template launch<Loop>(p.out);
+  cudaEventRecord(t1);
+  check(cudaEventSynchronize(t1), "timing");
+  float ms = 0.f;
+  cudaEventElapsedTime(&ms, t0, t1);
+  const double us = 1e3 * ms / reps;
+  const int64_t n = int64_t(c.batch) * kKvHeads * kGroup * kHeadDim;
+  std::printf("%-5s %-11s vec %2d unroll %d min_ctas %d  ctas/SM %d  splits %2d  %7.1f us  %5.2f TB/s  max|diff| %.3g\n",
+              kv_name, c.name, Loop::VEC, Loop::UNROLL, Loop::MIN_CTAS, ctas, p.num_splits, us,
+              p.kv_bytes / (us * 1e-6) / 1e12, max_abs_diff(p.out, p.ref, n));
+  cudaEventDestroy(t0);
+  cudaEventDestroy(t1);
+}
+
+template <KvDType KV, class... Loops>
+void run_dtype(const char* kv_name, int reps, int sms) {
+  using Production = DefaultLoop<KV, kGroup>;  // the CUDA-core loop: the reference output
+  const Case cases[] = {{"256 x 1024", 256, 1024}, {"128 x 1024", 128, 1024}, {"32 x 4096", 32, 4096}};
+  for (const Case& c : cases) {
+    // Splits from the production loop's occupancy, as the engine picks them.
+    Problem<KV> p(c, sms * ctas_per_sm<__nv_bfloat16, KV, kHeadDim, kGroup, Production>());
+    p.template launch<Production>(p.ref);
+    run_variant<KV, Production>(p, kv_name, c, reps);
+    (run_variant<KV, Loops>(p, kv_name, c, reps), ...);
+  }
+}
+
+}  // namespace
+}  // namespace nanovllm::cuda::decode_detail
+
+int main(int argc, char** argv) {
+  using namespace nanovllm;
+  const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
+  int sms = 0;
+  cuda::decode_detail::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
+  using cuda::decode_detail::LoopConfig;
+  cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
+                                 LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms);
+  cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8Mma>("int8", reps, sms);
+  return 0;
+}
