@@ -28,7 +28,6 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/decode_attention_common.cuh"
-#include "backend/cuda/decode_attention_mma.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_codec.cuh"
 
@@ -280,20 +279,6 @@ int ctas_per_sm() {
   return std::max(n, 1);
 }
 
-// The tensor-core INT8 kernel (decode_attention_mma.cuh) and its split reduction.
-template <class T>
-void launch_int8_mma(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                     DecodeArgs a, Tensor out, cudaStream_t stream) {
-  a.split_align = kMmaStep;
-  dim3 grid(unsigned(meta.num_seqs), unsigned(kv.num_kv_heads), unsigned(a.num_splits));
-  decode_attention_int8_mma_kernel<T>
-      <<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
-  if (a.num_splits > 1) {
-    dim3 rgrid(unsigned(meta.num_seqs), unsigned(a.num_heads));
-    decode_reduce_kernel<T><<<rgrid, kMmaHeadDim, 0, stream>>>(a, kMmaHeadDim, out.ptr<T>());
-  }
-}
-
 // Calls f(KvTag, integral_constant D, integral_constant MAXG) for the kernel bucket of
 // (kv dtype, head_dim, G).
 template <class F>
@@ -315,7 +300,6 @@ void dispatch_bucket(KvDType kv_dtype, int D, int G, F&& f) {
 template <class T>
 void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                     const DecodeArgs& a, Tensor out, cudaStream_t stream) {
-  if (mma_decode_for<T>(kv.dtype, kv.head_dim)) return launch_int8_mma<T>(q, kv, meta, a, out, stream);
   dispatch_bucket(kv.dtype, kv.head_dim, a.group, [&](auto kvtag, auto dconst, auto gconst) {
     launch_typed<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>(
         q, kv, meta, a, out, stream);
@@ -326,12 +310,6 @@ void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta
 template <class T>
 int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G) {
   int n = 1;
-  if (mma_decode_for<T>(kv_dtype, D)) {
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-                   &n, decode_attention_int8_mma_kernel<T>, kThreads, 0),
-               "paged_attention (decode): occupancy query");
-    return std::max(n, 1);
-  }
   dispatch_bucket(kv_dtype, D, G, [&](auto kvtag, auto dconst, auto gconst) {
     n = ctas_per_sm<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>();
   });

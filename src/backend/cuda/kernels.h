@@ -54,9 +54,14 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
                              cudaStream_t stream);
 
 // Any mix of query lengths (prefill, chunked prefill, decode), causal, over the paged cache.
-// BF16/F16 with head_dim % 16 == 0 (<= 256) runs on tensor cores, anything else on CUDA cores.
+// BF16/F16 runs on tensor cores: head_dim 64/128 with the mma.sync register loop, other
+// multiples of 16 (<= 256) with WMMA; anything else on CUDA cores.
 void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                               float scale, Tensor out, cudaStream_t stream);
+bool prefill_attention_mma_supported(DType act, int32_t head_dim);
+void launch_prefill_attention_mma(const Tensor& q, const PagedKvLayer& kv,
+                                  const AttentionMeta& meta, float scale, Tensor out,
+                                  cudaStream_t stream);
 bool prefill_attention_tensor_cores_supported(DType act, int32_t head_dim);
 void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& kv,
                                            const AttentionMeta& meta, float scale, Tensor out,

@@ -160,6 +160,10 @@ void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const Att
                               float scale, Tensor out, cudaStream_t stream) {
   if (meta.num_seqs == 0 || q.dim(0) == 0) return;
   const int D = kv.head_dim;
+  if (prefill_attention_mma_supported(q.dtype, D)) {
+    launch_prefill_attention_mma(q, kv, meta, scale, out, stream);
+    return;
+  }
   if (prefill_attention_tensor_cores_supported(q.dtype, D)) {
     launch_prefill_attention_tensor_cores(q, kv, meta, scale, out, stream);
     return;
