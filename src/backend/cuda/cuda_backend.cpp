@@ -13,7 +13,6 @@
 #include "backend/cuda/lt_matmul.h"
 #include "backend/cuda/op_profiler.h"
 #include "core/kv_quant.h"
-#include "core/kv_rotation.h"
 #include "core/random.h"
 
 namespace nanovllm {
@@ -332,8 +331,6 @@ void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const T
     check_dtype(spec.inv_freq, op, "inv_freq", DType::F32);
     check_dim(spec.inv_freq, 0, D / 2, op, "inv_freq");
   }
-  NANOVLLM_CHECK(!spec.rotate_qk || kv_rotation_supported(D), op,
-                 ": rotate_qk needs a power-of-two head_dim, got ", D);
   NANOVLLM_CHECK(kv.num_kv_heads == Hkv && kv.head_dim == D, op, ": kv cache has ",
                  kv.num_kv_heads, " heads of dim ", kv.head_dim, ", spec has ", Hkv, " of dim ", D);
   NANOVLLM_CHECK(kv.k && kv.v, op, ": kv cache values are null");
