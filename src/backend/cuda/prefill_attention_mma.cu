@@ -92,20 +92,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
   const int32_t* table = a.block_tables + int64_t(tile.seq) * a.max_blocks_per_seq;
   constexpr int chunks = D / 8;  // 16-byte chunks of a row of T
 
-  // ---- query rows: row i = (token i / gc, head g0 + i % gc); invalid rows are zeros ----
-  for (int idx = tid; idx < kRows * chunks; idx += kThreads) {
-    const int i = idx / chunks, e = (idx % chunks) * 8;
-    const int tk = i / a.gc, g = tile.g0 + i % a.gc;
-    Vec<T, 8> v;
-    if (i < a.bq * a.gc && tk < tile.ntok && g < a.group) {
-      const int64_t t = tile.q_begin + tile.tok0 + tk;
-      v = load_vec<T, 8>(q + (t * a.num_heads + int64_t(tile.kv_head) * a.group + g) * D + e);
-    } else {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v.v[j] = from_f<T>(0.f);
-    }
-    store_vec<T, 8>(Qs + i * ld + e, v);
-  }
+  load_query_tile(q, a, tile, kRows, kThreads, Qs, ld);
 
   // The two rows of this lane (r and r + 8 of its warp's 16): last visible key, -1 for none.
   int row_pos[2];

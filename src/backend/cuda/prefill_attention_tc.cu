@@ -57,20 +57,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
   const int32_t* table = a.block_tables + int64_t(tile.seq) * a.max_blocks_per_seq;
   const int chunks = D / 8;           // 16-byte chunks of a row of T
 
-  // ---- query rows: row r = (token r / gc, head g0 + r % gc); invalid rows are zeros ----
-  for (int idx = tid; idx < kRows * chunks; idx += kThreads) {
-    const int r = idx / chunks, e = (idx % chunks) * 8;
-    const int tk = r / a.gc, g = g0 + r % a.gc;
-    Vec<T, 8> v;
-    if (r < a.bq * a.gc && tk < ntok && g < a.group) {
-      const int64_t t = q_begin + tok0 + tk;
-      v = load_vec<T, 8>(q + (t * a.num_heads + int64_t(kv_head) * a.group + g) * D + e);
-    } else {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v.v[i] = from_f<T>(0.f);
-    }
-    store_vec<T, 8>(Qs + r * ldt + e, v);
-  }
+  load_query_tile(q, a, tile, kRows, kThreads, Qs, ldt);
   for (int idx = tid; idx < kRows * ldo; idx += kThreads) Os[idx] = 0.f;
 
   // Softmax state: lane owns half (32 keys / D/2 outputs) of row `my_row` of its warp's 16.

@@ -73,6 +73,28 @@ __device__ __forceinline__ PrefillTile prefill_tile(const PrefillArgs& a) {
   return t;
 }
 
+// The tile's query rows into Qs [rows][ld] of T (row i = token i / gc, head g0 + i % gc; rows
+// past the tile's tokens or the group are zeros), by the CTA's `threads` threads.
+template <class T>
+__device__ __forceinline__ void load_query_tile(const T* __restrict__ q, const PrefillArgs& a,
+                                                const PrefillTile& tile, int rows, int threads,
+                                                T* Qs, int ld) {
+  const int D = a.D, chunks = D / 8;  // 16-byte chunks of a row of T
+  for (int idx = threadIdx.x; idx < rows * chunks; idx += threads) {
+    const int i = idx / chunks, e = (idx % chunks) * 8;
+    const int tk = i / a.gc, g = tile.g0 + i % a.gc;
+    Vec<T, 8> v;
+    if (i < a.bq * a.gc && tk < tile.ntok && g < a.group) {
+      const int64_t t = tile.q_begin + tile.tok0 + tk;
+      v = load_vec<T, 8>(q + (t * a.num_heads + int64_t(tile.kv_head) * a.group + g) * D + e);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v.v[j] = from_f<T>(0.f);
+    }
+    store_vec<T, 8>(Qs + i * ld + e, v);
+  }
+}
+
 // K and V elements [e, e + 8) of key `pos` of one KV head, decoded and scaled (kr, vr), read
 // through the sequence's block table; zeros when pos >= num_keys.
 template <KvDType KV>
