@@ -74,6 +74,8 @@ if [ -n "$TEST_BIN" ]; then
     (cd build-gpu && timeout 240 ctest -L gpu --output-on-failure -j1) >"$OUT/ctest_gpu.log" 2>&1
     note "ctest -L gpu: rc=$? ($(elapsed)s)"
     grep -E "tests passed|tests failed|\*\*\*Failed|Not Run|Timeout" "$OUT/ctest_gpu.log" | head -40 | tee -a "$SUMMARY"
+    # The failing assertions themselves, so they reach the summary even when the logs do not.
+    grep -E -A6 "Failure$|: error: " "$OUT/ctest_gpu.log" | head -80 | tee -a "$SUMMARY"
   else
     timeout 240 "$TEST_BIN" --gtest_output=xml:"$OUT/test_gpu.xml" >"$OUT/test_gpu.log" 2>&1
     note "test_gpu: rc=$? ($(elapsed)s)"
