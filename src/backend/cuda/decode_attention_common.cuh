@@ -1,6 +1,7 @@
 #pragma once
-// What both decode attention kernels share: the launch arguments, how a context is cut into
-// splits, and the final merge of the warps' softmax states into the output (or a split's partial).
+// Decode attention's launch arguments, how a context is cut into splits, and the final merge of
+// the warps' softmax states into the output (or a split's partial): the parts of the kernel that
+// do not depend on how the K/V loop is shaped (decode_attention.cuh).
 #include <cuda_runtime.h>
 
 #include <cfloat>
