@@ -31,4 +31,10 @@ NANOVLLM_HD float gumbel_from_key(uint64_t key, uint64_t index) {
   return -logf(-logf(u));
 }
 
+// Whether a sampling row draws by the Gumbel race (temperature alone: no top-k cut below the
+// vocabulary, no top-p) rather than by the sorted inverse CDF; CPU and GPU decide alike.
+NANOVLLM_HD bool samples_by_gumbel_race(float temperature, int32_t top_k, float top_p, int64_t vocab) {
+  return temperature != 0.f && (top_k <= 0 || top_k >= vocab) && top_p >= 1.f;
+}
+
 }  // namespace nanovllm

@@ -68,13 +68,15 @@ int32_t gumbel_race(const float* logits, int64_t V, const SamplingRow& row) {
   return int32_t(best);
 }
 
-// Temperature with top-k or top-p: top-k, top-p, then the inverse CDF of uniform_from_counter(seed, step) over the
-// kept tokens in descending-probability order. order is scratch of V entries.
+// Temperature with top-k or top-p: top-k, top-p, then the inverse CDF of
+// uniform_from_counter(seed, step) over the kept tokens in descending-probability order. order is
+// scratch (sized to V here).
 int32_t sample_row(const float* logits, int64_t V, const SamplingRow& row,
                    std::vector<int32_t>& order) {
   if (row.temperature == 0.f) return argmax(logits, V);
-  if ((row.top_k <= 0 || row.top_k >= V) && row.top_p >= 1.f) return gumbel_race(logits, V, row);
+  if (samples_by_gumbel_race(row.temperature, row.top_k, row.top_p, V)) return gumbel_race(logits, V, row);
   const Descending cmp{logits};
+  order.resize(size_t(V));  // allocated once per thread, only by rows that sort
   std::iota(order.begin(), order.end(), 0);
   int64_t n = V;
   if (row.top_k > 0 && row.top_k < V) {
@@ -138,7 +140,6 @@ void sample(const Tensor& logits, std::span<const SamplingRow> rows, int32_t* ou
 #pragma omp for schedule(dynamic, 1)
     for (int64_t r = 0; r < S; ++r) {
       const SamplingRow& row = rows[size_t(r)];
-      if (row.temperature != 0.f && order.empty()) order.resize(size_t(V));
       out_token_ids[r] = sample_row(logits.ptr<float>() + r * V, V, row, order);
     }
   }

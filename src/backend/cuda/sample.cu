@@ -244,15 +244,15 @@ __device__ Prefix select_prefix(const RowCtx& r, const Prefix& keep, bool use_ma
 }
 
 // grid S, block kThreads: logits [S, V] -> token_ids [S]. Passes over the row: greedy and the
-// temperature-only race 1; otherwise 1 (max key and its lowest index) + 3 radix levels + 1 tie resolution per prefix selected (temperature only:
-// one selection, 5 passes; top-k and top-p add one selection each).
+// temperature-only race 1; otherwise 1 (max key and its lowest index), then 3 radix levels + 1
+// tie resolution per prefix selected (top-k and top-p one each, the draw one).
 __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restrict__ logits, int V,
                                                           const DeviceSamplingRow* rows,
                                                           int32_t* token_ids) {
   __shared__ Shared s;
   const DeviceSamplingRow row = rows[blockIdx.x];
   const float* x = logits + int64_t(blockIdx.x) * V;
-  const bool race = row.temperature != 0.f && (row.top_k <= 0 || row.top_k >= V) && row.top_p >= 1.f;
+  const bool race = samples_by_gumbel_race(row.temperature, row.top_k, row.top_p, V);
   // Argmax of the logits (or of the Gumbel race keys), lowest index among equals: max of
   // (order key, ~index) in one pass.
   const float inv_t = 1.f / row.temperature;
