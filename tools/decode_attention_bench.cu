@@ -1,8 +1,10 @@
 // Decode attention in isolation on the GPU: loop variants (elements per thread and load, tokens
-// per iteration, CTAs per SM forced through the register budget) for BF16 and INT8 KV at
-// Qwen3-0.6B's attention shape (8 KV heads x 128, G = 2), on a W1-like batch (256 x 1024
-// tokens), a half batch and W3's (32 x 4096, split). Prints time per call, the KV bytes'
-// bandwidth and each variant's largest difference from the production loop's output.
+// per iteration, CTAs per SM forced through the register budget) and split policies (min_waves
+// 1, 2, 4) for BF16 and INT8 KV at Qwen3-0.6B's attention shape (8 KV heads x 128, G = 2), on a
+// W1-like batch (256 x 1024 tokens, cache blocks of 256 and of 16 tokens, and contexts spread
+// over 100-2048 as W1's are mid-run), a half batch and W3's (32 x 4096, split). Prints time per
+// call, the KV bytes' bandwidth and each variant's largest difference from the production
+// loop's output.
 // Usage: decode_attention_bench [reps]   (no arguments: 20 repetitions)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -21,7 +23,7 @@
 namespace nanovllm::cuda::decode_detail {
 namespace {
 
-constexpr int kHeadDim = 128, kKvHeads = 8, kGroup = 2, kBlockSize = 256;
+constexpr int kHeadDim = 128, kKvHeads = 8, kGroup = 2;
 
 // Fills n bytes with seeded random values valid for the format (no NaN/Inf bit patterns).
 __global__ void fill_random(unsigned char* p, int64_t n, uint64_t seed, bool bf16) {
@@ -49,9 +51,10 @@ void check(cudaError_t e, const char* what) {
   }
 }
 
+// contexts drawn uniformly from [min_context, context] (min_context 0: all equal to context).
 struct Case {
   const char* name;
-  int batch, context;
+  int batch, context, min_context, block_size;
 };
 
 template <KvDType KV>
@@ -64,16 +67,16 @@ struct Problem {
   int num_splits = 1;
   double kv_bytes = 0;
 
-  Problem(const Case& c, int resident) {
-    const int blocks_per_seq = (c.context + kBlockSize - 1) / kBlockSize;
+  Problem(const Case& c, int resident, int min_waves) {
+    const int blocks_per_seq = (c.context + c.block_size - 1) / c.block_size;
     const int num_blocks = c.batch * blocks_per_seq;
     kv.dtype = KV;
-    kv.block_size = kBlockSize;
+    kv.block_size = c.block_size;
     kv.num_blocks = num_blocks;
     kv.num_kv_heads = kKvHeads;
     kv.head_dim = kHeadDim;
-    const int64_t value_bytes = int64_t(num_blocks) * kBlockSize * kKvHeads * kv.head_bytes();
-    const int64_t scales = int64_t(num_blocks) * kBlockSize * kKvHeads;
+    const int64_t value_bytes = int64_t(num_blocks) * c.block_size * kKvHeads * kv.head_bytes();
+    const int64_t scales = int64_t(num_blocks) * c.block_size * kKvHeads;
     check(cudaMalloc(&kv.k, value_bytes), "k");
     check(cudaMalloc(&kv.v, value_bytes), "v");
     const bool bf16 = KV == KvDType::BF16;
@@ -90,6 +93,11 @@ struct Problem {
     std::iota(ids.begin(), ids.end(), 0);
     std::shuffle(ids.begin(), ids.end(), std::mt19937(7));
     std::vector<int32_t> lens(size_t(c.batch), c.context);
+    if (c.min_context > 0) {
+      std::mt19937 gen(11);
+      std::uniform_int_distribution<int32_t> len(c.min_context, c.context);
+      for (int32_t& l : lens) l = len(gen);
+    }
     check(cudaMalloc(&d_lens, lens.size() * 4), "lens");
     check(cudaMalloc(&d_tables, ids.size() * 4), "tables");
     check(cudaMemcpy(d_lens, lens.data(), lens.size() * 4, cudaMemcpyHostToDevice), "lens copy");
@@ -105,10 +113,11 @@ struct Problem {
     check(cudaMalloc(&out, q_elems * 2), "out");
     check(cudaMalloc(&ref, q_elems * 2), "ref");
     fill_random<<<1024, 256>>>(reinterpret_cast<unsigned char*>(q), q_elems * 2, 5, true);
-    num_splits = decode_attention_splits(c.batch, kKvHeads, c.context, resident);
+    num_splits = decode_attention_splits(c.batch, kKvHeads, c.context, resident, min_waves);
     const int64_t ws = decode_attention_workspace_floats(c.batch, kKvHeads * kGroup, kHeadDim, num_splits);
     if (ws) check(cudaMalloc(&workspace, ws * 4), "workspace");
-    kv_bytes = double(c.batch) * c.context * kKvHeads * (2.0 * kv.head_bytes() + (kv_is_quantized(KV) ? 8 : 0));
+    const double tokens = std::accumulate(lens.begin(), lens.end(), 0.0);
+    kv_bytes = tokens * kKvHeads * (2.0 * kv.head_bytes() + (kv_is_quantized(KV) ? 8 : 0));
     check(cudaDeviceSynchronize(), "setup");
   }
   ~Problem() {
@@ -158,7 +167,7 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
   cudaEventElapsedTime(&ms, t0, t1);
   const double us = 1e3 * ms / reps;
   const int64_t n = int64_t(c.batch) * kKvHeads * kGroup * kHeadDim;
-  std::printf("%-5s %-11s vec %2d unroll %d min_ctas %d  ctas/SM %d  splits %2d  %7.1f us  %5.2f TB/s  max|diff| %.3g\n",
+  std::printf("%-5s %-19s vec %2d unroll %d min_ctas %d  ctas/SM %d  splits %2d  %7.1f us  %5.2f TB/s  max|diff| %.3g\n",
               kv_name, c.name, Loop::VEC, Loop::UNROLL, Loop::MIN_CTAS, ctas, p.num_splits, us,
               p.kv_bytes / (us * 1e-6) / 1e12, max_abs_diff(p.out, p.ref, n));
   cudaEventDestroy(t0);
@@ -168,13 +177,21 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
 template <KvDType KV, class... Loops>
 void run_dtype(const char* kv_name, int reps, int sms) {
   using Production = DefaultLoop<KV, kGroup>;
-  const Case cases[] = {{"256 x 1024", 256, 1024}, {"128 x 1024", 128, 1024}, {"32 x 4096", 32, 4096}};
+  const Case cases[] = {{"256x1024", 256, 1024, 0, 256},          {"256x1024/16", 256, 1024, 0, 16},
+                        {"256xU[100,2048]/16", 256, 2048, 100, 16}, {"128x1024", 128, 1024, 0, 256},
+                        {"32x4096", 32, 4096, 0, 256}};
+  const int resident = sms * ctas_per_sm<__nv_bfloat16, KV, kHeadDim, kGroup, Production>();
   for (const Case& c : cases) {
-    // Splits from the production loop's occupancy, as the engine picks them.
-    Problem<KV> p(c, sms * ctas_per_sm<__nv_bfloat16, KV, kHeadDim, kGroup, Production>());
-    p.template launch<Production>(p.ref);
-    run_variant<KV, Production>(p, kv_name, c, reps);
-    (run_variant<KV, Loops>(p, kv_name, c, reps), ...);
+    // Splits from the production loop's occupancy, as the engine picks them, for the engine's
+    // min_waves and its neighbours.
+    for (int waves : {1, 2, 4}) {
+      Problem<KV> p(c, resident, waves);
+      p.template launch<Production>(p.ref);
+      std::printf("waves %d: ", waves);
+      run_variant<KV, Production>(p, kv_name, c, reps);
+      if (waves != kDefaultDecodeMinWaves) continue;
+      (run_variant<KV, Loops>(p, kv_name, c, reps), ...);
+    }
   }
 }
 

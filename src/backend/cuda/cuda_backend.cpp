@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <tuple>
@@ -12,6 +14,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/lt_matmul.h"
 #include "backend/cuda/op_profiler.h"
+#include "backend/cuda/pinned_staging.h"
 #include "core/kv_quant.h"
 #include "core/random.h"
 
@@ -22,6 +25,8 @@ using cuda::check_cuda;
 namespace {
 
 constexpr size_t kLtWorkspaceBytes = size_t(32) << 20;
+// Page-locked ring for step inputs: a decode step uploads ~30 KB, a 16k-token prefill ~1 MB.
+constexpr size_t kStagingBytes = size_t(8) << 20;
 
 struct MemoryCounters {
   std::atomic<size_t> current{0};
@@ -70,6 +75,7 @@ struct CudaBackend::State {
   cudaStream_t stream = nullptr;
   std::shared_ptr<MemoryCounters> memory = std::make_shared<MemoryCounters>();
   std::unique_ptr<cuda::LtMatmul> matmul;
+  std::unique_ptr<cuda::PinnedStaging> staging;  // every host-to-device copy goes through it
   bool capturing = false;
   // Split-K partials of decode attention; grown outside capture only (at least doubling).
   float* attn_workspace = nullptr;
@@ -81,6 +87,7 @@ struct CudaBackend::State {
   int64_t sample_capacity = 0;
   std::vector<cuda::DeviceSamplingRow> host_rows;
   int num_sms = 1;
+  int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
   // Resident decode-attention CTAs per SM, per (activation, kv dtype, head_dim, G) bucket.
   std::map<std::tuple<int, int, int32_t, int32_t>, int32_t> decode_occupancy;
   // Per-op timing (NANOVLLM_PROFILE_OPS=1), else null.
@@ -89,6 +96,7 @@ struct CudaBackend::State {
   ~State() {
     if (stream) cudaStreamSynchronize(stream);
     profiler.reset();
+    staging.reset();
     matmul.reset();
     cudaFree(attn_workspace);
     for (float* w : retired_workspaces) cudaFree(w);
@@ -130,8 +138,17 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   check_cuda(cudaSetDevice(device), "cudaSetDevice");
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "creating the stream");
   state_->matmul = std::make_unique<cuda::LtMatmul>(kLtWorkspaceBytes);
+  state_->staging = std::make_unique<cuda::PinnedStaging>(kStagingBytes, state_->stream);
   check_cuda(cudaDeviceGetAttribute(&state_->num_sms, cudaDevAttrMultiProcessorCount, device),
              "querying the SM count");
+  if (const char* waves = std::getenv("NANOVLLM_DECODE_MIN_WAVES")) {
+    char* end = nullptr;
+    const long w = std::strtol(waves, &end, 10);
+    NANOVLLM_CHECK(end != waves && *end == '\0' && w >= 1 && w <= 64,
+                   "cuda backend: NANOVLLM_DECODE_MIN_WAVES is '", waves,
+                   "', expected an integer in [1, 64]");
+    state_->decode_min_waves = int32_t(w);
+  }
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
 }
@@ -167,9 +184,7 @@ Buffer CudaBackend::allocate(size_t bytes) {
 
 void CudaBackend::copy_from_host(void* device_dst, const void* host_src, size_t bytes) {
   state_->not_capturing("copy_from_host");
-  if (bytes == 0) return;
-  check_cuda(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, state_->stream),
-             "copy_from_host");
+  state_->staging->copy_to_device(device_dst, host_src, bytes);
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* device_src, size_t bytes) {
@@ -365,7 +380,8 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
   }
   const int32_t splits = cuda::decode_attention_splits(
       meta.num_seqs, int32_t(Hkv), meta.max_context_len,
-      state_->num_sms * state_->decode_ctas_per_sm(q.dtype, kv.dtype, int32_t(D), G));
+      state_->num_sms * state_->decode_ctas_per_sm(q.dtype, kv.dtype, int32_t(D), G),
+      state_->decode_min_waves);
   const int64_t need =
       cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits);
   if (need > state_->attn_workspace_floats) {
@@ -422,17 +438,17 @@ void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows
     check_cuda(cudaMalloc(&state_->sample_ids, size_t(S) * sizeof(int32_t)), "sample: allocating ids");
     state_->sample_capacity = S;
   }
-  check_cuda(cudaMemcpyAsync(state_->sample_rows, host.data(), size_t(S) * sizeof(host[0]),
-                             cudaMemcpyHostToDevice, state_->stream),
-             "sample: copying rows");
+  state_->staging->copy_to_device(state_->sample_rows, host.data(), size_t(S) * sizeof(host[0]));
   {
     cuda::OpTimer timer(state_->prof(), op);
     cuda::launch_sample(logits, state_->sample_rows, state_->sample_ids, state_->stream);
   }
-  check_cuda(cudaMemcpyAsync(out_token_ids, state_->sample_ids, size_t(S) * sizeof(int32_t),
+  void* ids_host = state_->staging->readback(size_t(S) * sizeof(int32_t));
+  check_cuda(cudaMemcpyAsync(ids_host, state_->sample_ids, size_t(S) * sizeof(int32_t),
                              cudaMemcpyDeviceToHost, state_->stream),
              "sample: copying token ids");
   check_cuda(cudaStreamSynchronize(state_->stream), "sample (synchronize)");
+  std::memcpy(out_token_ids, ids_host, size_t(S) * sizeof(int32_t));
 }
 
 // ---- graphs ----

@@ -36,12 +36,14 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
 // Split-K workspace of decode attention: floats needed for `num_splits` partitions.
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,
                                           int32_t num_splits);
-// How many context partitions (split-K) decode attention uses: the S with the fewest waves of
-// resident_ctas (CTAs the whole GPU holds at once) per token, at most one split per 32 tokens of
-// max_context_len (an upper bound; exceeding it on a graph replay stays correct). Each
-// sequence's actual context is cut into that many ranges.
+// How many context partitions (split-K) decode attention uses: at least enough for min_waves
+// waves of resident_ctas (CTAs the whole GPU holds at once), then the S with the fewest waves
+// per token, at most one split per 32 tokens of max_context_len (an upper bound; exceeding it on
+// a graph replay stays correct). Each sequence's actual context is cut into that many ranges.
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
-                                int32_t resident_ctas);
+                                int32_t resident_ctas, int32_t min_waves);
+// min_waves of the engine (env NANOVLLM_DECODE_MIN_WAVES overrides it, for measurement).
+constexpr int32_t kDefaultDecodeMinWaves = 2;
 // CTAs of the decode kernel for these operands that one SM holds at once.
 int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
                                      int32_t group_size);
