@@ -5,13 +5,15 @@
 // over 100-2048 as W1's are mid-run), a half batch and W3's (32 x 4096, split). Prints time per
 // call, the KV bytes' bandwidth and each variant's largest difference from the production
 // loop's output.
-// Usage: decode_attention_bench [reps]   (no arguments: 20 repetitions)
+// Usage: decode_attention_bench [reps [bf16|int8 [case]]]   (defaults: 20 repetitions, both
+// dtypes, every case with every variant)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <numeric>
 #include <random>
 #include <string>
@@ -174,22 +176,26 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
   cudaEventDestroy(t1);
 }
 
+// only_case >= 0: that case alone, production loop at the engine's min_waves (for a profiler).
 template <KvDType KV, class... Loops>
-void run_dtype(const char* kv_name, int reps, int sms) {
+void run_dtype(const char* kv_name, int reps, int sms, int only_case) {
   using Production = DefaultLoop<KV, kGroup>;
   const Case cases[] = {{"256x1024", 256, 1024, 0, 256},          {"256x1024/16", 256, 1024, 0, 16},
                         {"256xU[100,2048]/16", 256, 2048, 100, 16}, {"128x1024", 128, 1024, 0, 256},
                         {"32x4096", 32, 4096, 0, 256}};
   const int resident = sms * ctas_per_sm<__nv_bfloat16, KV, kHeadDim, kGroup, Production>();
-  for (const Case& c : cases) {
+  for (int ci = 0; ci < int(std::size(cases)); ++ci) {
+    const Case& c = cases[ci];
+    if (only_case >= 0 && ci != only_case) continue;
     // Splits from the production loop's occupancy, as the engine picks them, for the engine's
     // min_waves and its neighbours.
     for (int waves : {1, 2, 4}) {
+      if (only_case >= 0 && waves != kDefaultDecodeMinWaves) continue;
       Problem<KV> p(c, resident, waves);
       p.template launch<Production>(p.ref);
       std::printf("waves %d: ", waves);
       run_variant<KV, Production>(p, kv_name, c, reps);
-      if (waves != kDefaultDecodeMinWaves) continue;
+      if (waves != kDefaultDecodeMinWaves || only_case >= 0) continue;
       (run_variant<KV, Loops>(p, kv_name, c, reps), ...);
     }
   }
@@ -201,11 +207,16 @@ void run_dtype(const char* kv_name, int reps, int sms) {
 int main(int argc, char** argv) {
   using namespace nanovllm;
   const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
+  const std::string only_dtype = argc > 2 ? argv[2] : "";
+  const int only_case = argc > 3 ? std::atoi(argv[3]) : -1;
   int sms = 0;
   cuda::decode_detail::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
   using cuda::decode_detail::LoopConfig;
-  cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
-                                 LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms);
-  cuda::decode_detail::run_dtype<KvDType::INT8, LoopConfig<16, 2, 0>, LoopConfig<8, 4, 0>>("int8", reps, sms);
+  if (only_dtype.empty() || only_dtype == "bf16")
+    cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
+                                   LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms, only_case);
+  if (only_dtype.empty() || only_dtype == "int8")
+    cuda::decode_detail::run_dtype<KvDType::INT8, LoopConfig<16, 2, 0>, LoopConfig<8, 4, 0>>(
+        "int8", reps, sms, only_case);
   return 0;
 }

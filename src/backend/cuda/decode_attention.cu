@@ -9,21 +9,22 @@ using namespace decode_detail;
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
                                 int32_t resident_ctas, int32_t min_waves) {
   // A CTA's time is proportional to its tokens and the grid runs in waves of resident_ctas. With
-  // unequal contexts (and a batch that shrinks as sequences finish) one wave of (sequence, KV
-  // head) CTAs ends in a tail where a few long contexts run on an almost idle GPU; min_waves
-  // waves of CTAs make the tail a small part of the step. From that S on, equal contexts cost
-  // ~ ceil(pairs x S / resident) / S: take the S that minimizes it (the smallest such S: fewer
-  // partials to reduce), never more than one split per kMinSplitTokens tokens of the bound.
+  // unequal contexts (and a batch that shrinks as sequences finish) a single wave of (sequence,
+  // KV head) CTAs ends in a tail where a few long contexts run on an almost idle GPU; min_waves
+  // waves of CTAs make the tail a small part of the step. Up to twice that S, equal contexts
+  // cost ~ ceil(pairs x S / resident) / S: take the S that minimizes it (the smallest such S:
+  // fewer partials to reduce), never more than one split per kMinSplitTokens tokens of the bound.
   const int64_t pairs = std::max<int64_t>(1, int64_t(num_seqs) * num_kv_heads);
+  const int64_t target = int64_t(std::max(min_waves, 1)) * std::max<int32_t>(resident_ctas, 1);
+  if (pairs >= target) return 1;
   const int64_t resident = std::max<int32_t>(resident_ctas, 1);
   const int64_t most = std::clamp<int64_t>(
       (int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens, 1, 64);
-  const int64_t least = std::clamp<int64_t>(
-      (int64_t(std::max(min_waves, 1)) * resident + pairs - 1) / pairs, 1, most);
+  const int64_t least = std::min((target + pairs - 1) / pairs, most);
   auto cost = [&](int64_t s) { return double((pairs * s + resident - 1) / resident) / double(s); };
   int64_t best = least;
   double best_cost = cost(least);
-  for (int64_t s = least + 1; s <= most; ++s) {
+  for (int64_t s = least + 1; s <= std::min(2 * least, most); ++s) {
     if (cost(s) < best_cost * 0.99) {
       best = s;
       best_cost = cost(s);
