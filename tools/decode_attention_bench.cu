@@ -132,8 +132,8 @@ struct Problem {
   template <class Loop>
   void launch(__nv_bfloat16* dst) {
     const int Hq = kKvHeads * kGroup;
-    DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq, Hq, kGroup,
-                 num_splits, 1, 1.f / std::sqrt(float(kHeadDim)), workspace,
+    DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
+                 FastDivider(uint32_t(kv.block_size)), Hq, kGroup, num_splits, 1, 1.f / std::sqrt(float(kHeadDim)), workspace,
                  workspace ? workspace + int64_t(meta.num_seqs) * Hq * num_splits * kHeadDim : nullptr};
     Tensor tq(q, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
     Tensor tout(dst, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
@@ -216,7 +216,8 @@ int main(int argc, char** argv) {
     cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
                                    LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms, only_case);
   if (only_dtype.empty() || only_dtype == "int8")
-    cuda::decode_detail::run_dtype<KvDType::INT8, LoopConfig<16, 2, 0>, LoopConfig<8, 4, 0>>(
+    cuda::decode_detail::run_dtype<KvDType::INT8, LoopConfig<16, 2, 0>, LoopConfig<16, 8, 0>,
+                                   LoopConfig<16, 4, 5>, LoopConfig<16, 4, 6>, LoopConfig<8, 4, 0>>(
         "int8", reps, sms, only_case);
   return 0;
 }

@@ -59,8 +59,8 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
   const int D = kv.head_dim;
   const int Hq = int(q.dim(1) / D);
   const int G = Hq / kv.num_kv_heads;
-  DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq, Hq, G, num_splits,
-               1, scale, workspace,
+  DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
+               FastDivider(uint32_t(kv.block_size)), Hq, G, num_splits, 1, scale, workspace,
                workspace + int64_t(meta.num_seqs) * Hq * num_splits * D};
   dispatch_act(q.dtype, "paged_attention (decode)", [&](auto tag) {
     launch_for_act<decltype(tag)>(q, kv, meta, a, out, stream);

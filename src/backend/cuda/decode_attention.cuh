@@ -12,7 +12,9 @@
 // its own online softmax in registers (no shared memory, no __syncthreads in the loop); the
 // groups are merged once at the end (warp shuffles, then shared memory across the 4 warps).
 // Quantized rows are decoded in registers: the K scale multiplies the score, the V scale the
-// probability.
+// probability. INT8 scores are integer dot products (dp4a) of the stored K bytes with q in two
+// int8 levels (see ThreadSoftmax): the kernel is issue-bound (ncu: 0.69 warp-instructions per
+// scheduler-cycle), and this removes the K conversion and two thirds of the score instructions.
 //
 // Splits: the host picks S from the batch (enough CTAs to fill the GPU; S = 1 at batch 256) and
 // the captured max_context_len (an upper bound). Each sequence's ACTUAL context is cut into S
@@ -70,16 +72,73 @@ struct RowShape {
   static_assert(ROW_BYTES == 4 || ROW_BYTES == 8 || ROW_BYTES == 16, "one 4/8/16-byte load per row");
 };
 
-// One thread's online-softmax state: q (pre-scaled) and acc for its VEC elements of the G heads.
+// One thread's online-softmax state: q and acc for its VEC elements of the G heads.
+// Float formats keep q x scale in qr. INT8 keeps it as two int8 levels, 4 a word:
+// q x scale ~= qscale x (254 x hi + lo), exact to 1/64516 of the head's max|q| (finer than the
+// BF16/F16 q itself), so a score is an exact integer dot product of the stored K bytes (dp4a)
+// with no conversion of K at all.
 template <int VEC, int MAXG>
 struct ThreadSoftmax {
   float qr[MAXG][VEC];
+  int32_t qhi[MAXG][VEC / 4], qlo[MAXG][VEC / 4];
+  float qscale[MAXG];
   float acc[MAXG][VEC];
   float m[MAXG], l[MAXG];
 };
 
+// Scores of U tokens for the G heads, summed over the TPT threads of each token row, before the
+// K scale: s[u][g] = q . k.
+template <KvDType KV, int VEC, int TPT, int MAXG, int ROW_BYTES, int U>
+__device__ __forceinline__ void score_tokens(const ThreadSoftmax<VEC, MAXG>& st,
+                                             const KvRaw<ROW_BYTES> (&kraw)[U],
+                                             float (&s)[U][MAXG]) {
+  if constexpr (KV == KvDType::INT8) {
+    int d[U][MAXG];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int g = 0; g < MAXG; ++g) {
+        int hi = 0, lo = 0;
+#pragma unroll
+        for (int i = 0; i < VEC / 4; ++i) {
+          hi = __dp4a(int(kraw[u].w[i]), st.qhi[g][i], hi);
+          lo = __dp4a(int(kraw[u].w[i]), st.qlo[g][i], lo);
+        }
+        d[u][g] = hi * 254 + lo;  // |d| <= 128 x 127 x 32385 < 2^31 over a whole row
+      }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int g = 0; g < MAXG; ++g) {
+#pragma unroll
+        for (int o = TPT / 2; o > 0; o >>= 1) d[u][g] += __shfl_xor_sync(0xffffffffu, d[u][g], o);
+        s[u][g] = float(d[u][g]) * st.qscale[g];
+      }
+  } else {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float kf[VEC];
+      kv_decode_raw<KV, VEC>(kraw[u].w, kf);
+#pragma unroll
+      for (int g = 0; g < MAXG; ++g) {
+        float d = 0.f;
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) d = fmaf(st.qr[g][i], kf[i], d);
+        s[u][g] = d;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int g = 0; g < MAXG; ++g)
+#pragma unroll
+        for (int o = TPT / 2; o > 0; o >>= 1) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
+  }
+}
+
 // U tokens of one group: raw K/V rows (zero where !valid), their scales (1 if not quantized).
-// Scores, the online-softmax update, then acc += p * v_scale * v.
+// Scores, the online-softmax update (acc rescaled only when the running max grows), then
+// acc += p * v_scale * v.
 template <KvDType KV, int VEC, int TPT, int MAXG, int ROW_BYTES, int U>
 __device__ __forceinline__ void attend_tokens(ThreadSoftmax<VEC, MAXG>& st,
                                               const KvRaw<ROW_BYTES> (&kraw)[U],
@@ -87,39 +146,26 @@ __device__ __forceinline__ void attend_tokens(ThreadSoftmax<VEC, MAXG>& st,
                                               const float (&ks)[U], const float (&vs)[U],
                                               const bool (&valid)[U]) {
   float s[U][MAXG];
-#pragma unroll
-  for (int u = 0; u < U; ++u) {
-    float kf[VEC];
-    kv_decode_raw<KV, VEC>(kraw[u].w, kf);
-#pragma unroll
-    for (int g = 0; g < MAXG; ++g) {
-      float d = 0.f;
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) d = fmaf(st.qr[g][i], kf[i], d);
-      s[u][g] = d;
-    }
-  }
+  score_tokens<KV, VEC, TPT, MAXG, ROW_BYTES, U>(st, kraw, s);
 #pragma unroll
   for (int u = 0; u < U; ++u)
 #pragma unroll
-    for (int g = 0; g < MAXG; ++g) {
-#pragma unroll
-      for (int o = TPT / 2; o > 0; o >>= 1) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
-      s[u][g] = valid[u] ? s[u][g] * ks[u] : -INFINITY;
-    }
+    for (int g = 0; g < MAXG; ++g) s[u][g] = valid[u] ? s[u][g] * ks[u] : -INFINITY;
 #pragma unroll
   for (int g = 0; g < MAXG; ++g) {
     float mx = st.m[g];
 #pragma unroll
     for (int u = 0; u < U; ++u) mx = fmaxf(mx, s[u][g]);
-    const float factor = __expf(st.m[g] - mx);
-    st.m[g] = mx;
-    st.l[g] *= factor;
+    if (mx > st.m[g]) {
+      const float factor = __expf(st.m[g] - mx);
+      st.m[g] = mx;
+      st.l[g] *= factor;
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) st.acc[g][i] *= factor;
+      for (int i = 0; i < VEC; ++i) st.acc[g][i] *= factor;
+    }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const float p = __expf(s[u][g] - mx);  // 0 for an invalid token
+      const float p = __expf(s[u][g] - st.m[g]);  // 0 for an invalid token
       st.l[g] += p;
       s[u][g] = p * vs[u];
     }
@@ -132,6 +178,50 @@ __device__ __forceinline__ void attend_tokens(ThreadSoftmax<VEC, MAXG>& st,
     for (int g = 0; g < MAXG; ++g)
 #pragma unroll
       for (int i = 0; i < VEC; ++i) st.acc[g][i] = fmaf(s[u][g], vf[i], st.acc[g][i]);
+  }
+}
+
+// Loads this thread's VEC elements of the G query heads (rows q_row + g of q [.., D]) into st,
+// multiplied by the softmax scale; INT8 also splits them into the two int8 levels, with the
+// head's max|q| taken over the TPT threads of the row.
+template <class T, KvDType KV, int D, int VEC, int TPT, int MAXG>
+__device__ __forceinline__ void load_query(ThreadSoftmax<VEC, MAXG>& st, const T* __restrict__ q,
+                                           int64_t q_row, int G, int e0, float scale) {
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g) {
+    float qf[VEC];
+    float amax = 0.f;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      qf[i] = g < G ? to_f(q[(q_row + g) * D + e0 + i]) * scale : 0.f;
+      amax = fmaxf(amax, fabsf(qf[i]));
+      if constexpr (KV != KvDType::INT8) st.qr[g][i] = qf[i];
+    }
+    if constexpr (KV == KvDType::INT8) {
+#pragma unroll
+      for (int o = TPT / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+      const float unit = amax / 127.f;                   // one step of hi
+      const float inv = amax > 0.f ? 127.f / amax : 0.f;  // 1 / unit
+#pragma unroll
+      for (int j = 0; j < VEC / 4; ++j) {
+        uint32_t hw = 0u, lw = 0u;
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+          const float x = qf[4 * j + b];
+          const float hi = fminf(fmaxf(rintf(x * inv), -127.f), 127.f);
+          const float lo = fminf(fmaxf(rintf((x - hi * unit) * inv * 254.f), -127.f), 127.f);
+          hw |= (uint32_t(int(hi)) & 0xffu) << (8 * b);
+          lw |= (uint32_t(int(lo)) & 0xffu) << (8 * b);
+        }
+        st.qhi[g][j] = int32_t(hw);
+        st.qlo[g][j] = int32_t(lw);
+      }
+      st.qscale[g] = unit / 254.f;
+    }
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) st.acc[g][i] = 0.f;
+    st.m[g] = -FLT_MAX;  // finite: exp(m - m_new) stays 1 while a group has seen no token
+    st.l[g] = 0.f;
   }
 }
 
@@ -159,16 +249,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int grp = tid / TPT;         // this thread's token group
   const int e0 = (tid % TPT) * VEC;  // its VEC elements of the head vector
   ThreadSoftmax<VEC, MAXG> st;
-#pragma unroll
-  for (int g = 0; g < MAXG; ++g) {
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) {
-      st.qr[g][i] = g < G ? to_f(q[(q_row + g) * D + e0 + i]) * a.scale : 0.f;
-      st.acc[g][i] = 0.f;
-    }
-    st.m[g] = -FLT_MAX;  // finite: exp(m - m_new) stays 1 while a group has seen no token
-    st.l[g] = 0.f;
-  }
+  load_query<T, KV, D, VEC, TPT, MAXG>(st, q, q_row, G, e0, a.scale);
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
   const int64_t head_bytes = kv_head_bytes(KV, D);
@@ -187,7 +268,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       valid[u] = pos < end;
       ks[u] = vs[u] = 1.f;
       if (valid[u]) {
-        const int64_t slot = int64_t(table[pos / bs]) * bs + pos % bs;
+        const uint32_t block = a.block_size.quotient(uint32_t(pos));
+        const int64_t slot = int64_t(table[block]) * bs + a.block_size.remainder(uint32_t(pos), block);
         kraw[u] = kv_load_raw<ROW_BYTES>(kbase + slot * slot_stride);
         vraw[u] = kv_load_raw<ROW_BYTES>(vbase + slot * slot_stride);
         if constexpr (kv_is_quantized(KV)) {

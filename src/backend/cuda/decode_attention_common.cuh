@@ -7,6 +7,7 @@
 #include <cfloat>
 
 #include "backend/cuda/common.cuh"
+#include "core/fast_divider.h"
 
 namespace nanovllm::cuda::decode_detail {
 
@@ -18,6 +19,7 @@ struct DecodeArgs {
   const int32_t* context_lens;  // [B]
   const int32_t* block_tables;  // [B, max_blocks_per_seq]
   int32_t max_blocks_per_seq;
+  FastDivider block_size;  // position -> (cache block, offset)
   int32_t num_heads;  // Hq
   int32_t group;      // G = Hq / Hkv
   int32_t num_splits;
