@@ -12,6 +12,17 @@
 namespace nanovllm {
 namespace {
 
+// Decode rows in descending context length: the attention grid dispatches a sequence's CTAs in
+// row order, so the longest contexts start first and the short ones fill the end of the step
+// (longest-processing-time-first; ~5% less attention time on W1's spread contexts, simulated).
+// Row order is otherwise free: sampling draws from each request's (seed, step).
+void order_longest_first(ScheduledBatch& batch) {
+  std::stable_sort(batch.seqs.begin(), batch.seqs.end(),
+                   [](const ScheduledSeq& a, const ScheduledSeq& b) {
+                     return a.seq->num_tokens() > b.seq->num_tokens();
+                   });
+}
+
 using Clock = std::chrono::steady_clock;
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Kept free beside the KV cache on a GPU: CUDA graphs, library workspaces, fragmentation.
@@ -176,6 +187,7 @@ void LLMEngine::detokenize(Request& r) {
 std::vector<RequestOutput> LLMEngine::step() {
   ScheduledBatch batch = scheduler_->schedule();
   if (batch.empty()) return {};
+  if (!batch.is_prefill) order_longest_first(batch);
   const auto t0 = Clock::now();
   std::vector<int32_t> sampled = runner_->run(batch);
   const double dt = seconds_since(t0);

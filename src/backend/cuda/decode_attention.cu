@@ -56,6 +56,8 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
                              float scale, Tensor out, float* workspace, int32_t num_splits,
                              cudaStream_t stream) {
   if (meta.num_seqs == 0) return;
+  NANOVLLM_CHECK(meta.num_seqs <= 65535, "paged_attention (decode): ", meta.num_seqs,
+                 " sequences exceed the grid's 65535");
   const int D = kv.head_dim;
   const int Hq = int(q.dim(1) / D);
   const int G = Hq / kv.num_kv_heads;

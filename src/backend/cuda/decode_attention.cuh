@@ -225,7 +225,7 @@ __device__ __forceinline__ void load_query(ThreadSoftmax<VEC, MAXG>& st, const T
   }
 }
 
-// grid (B, Hkv, S), block kThreads. q, out: [B, Hq, D] of T.
+// grid (Hkv, S, B), block kThreads. q, out: [B, Hq, D] of T.
 template <class T, KvDType KV, int D, int MAXG, class Loop>
 __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     decode_attention_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
@@ -236,7 +236,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   __shared__ float s_acc[kWarps][MAXG][D];  // each warp's merged acc
   __shared__ float s_ml[kWarps][MAXG][2];   // each warp's (max, sum)
 
-  const int seq = blockIdx.x, kv_head = blockIdx.y, split = blockIdx.z;
+  const int seq = blockIdx.z, kv_head = blockIdx.x, split = blockIdx.y;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int G = a.group;
   const int ctx = a.context_lens[seq];
@@ -342,7 +342,9 @@ template <class T, KvDType KV, int D, int MAXG, class Loop = DefaultLoop<KV, MAX
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                   DecodeArgs a, Tensor out, cudaStream_t stream) {
   a.split_align = RowShape<KV, D, Loop>::STEP;
-  dim3 grid(unsigned(meta.num_seqs), unsigned(kv.num_kv_heads), unsigned(a.num_splits));
+  // A sequence's CTAs are consecutive in dispatch order (x fastest): rows ordered longest first
+  // start the longest work first.
+  dim3 grid(unsigned(kv.num_kv_heads), unsigned(a.num_splits), unsigned(meta.num_seqs));
   decode_attention_kernel<T, KV, D, MAXG, Loop>
       <<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
   if (a.num_splits > 1) {
