@@ -66,6 +66,7 @@ struct Problem {
   int32_t *d_lens = nullptr, *d_tables = nullptr;
   __nv_bfloat16 *q = nullptr, *out = nullptr, *ref = nullptr;
   float* workspace = nullptr;
+  int32_t* counters = nullptr;  // [batch, KV heads], zero at rest
   int num_splits = 1;
   double kv_bytes = 0;
 
@@ -118,6 +119,8 @@ struct Problem {
     num_splits = decode_attention_splits(c.batch, kKvHeads, c.context, resident, min_waves);
     const int64_t ws = decode_attention_workspace_floats(c.batch, kKvHeads * kGroup, kHeadDim, num_splits);
     if (ws) check(cudaMalloc(&workspace, ws * 4), "workspace");
+    check(cudaMalloc(&counters, int64_t(c.batch) * kKvHeads * 4), "split counters");
+    check(cudaMemset(counters, 0, int64_t(c.batch) * kKvHeads * 4), "split counters");
     const double tokens = std::accumulate(lens.begin(), lens.end(), 0.0);
     kv_bytes = tokens * kKvHeads * (2.0 * kv.head_bytes() + (kv_is_quantized(KV) ? 8 : 0));
     check(cudaDeviceSynchronize(), "setup");
@@ -125,7 +128,8 @@ struct Problem {
   ~Problem() {
     for (void* p : {kv.k, kv.v, static_cast<void*>(kv.k_scale), static_cast<void*>(kv.v_scale),
                     static_cast<void*>(d_lens), static_cast<void*>(d_tables), static_cast<void*>(q),
-                    static_cast<void*>(out), static_cast<void*>(ref), static_cast<void*>(workspace)})
+                    static_cast<void*>(out), static_cast<void*>(ref), static_cast<void*>(workspace),
+                    static_cast<void*>(counters)})
       cudaFree(p);
   }
 
@@ -134,7 +138,8 @@ struct Problem {
     const int Hq = kKvHeads * kGroup;
     DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
                  FastDivider(uint32_t(kv.block_size)), Hq, kGroup, num_splits, 1, 1.f / std::sqrt(float(kHeadDim)), workspace,
-                 workspace ? workspace + int64_t(meta.num_seqs) * Hq * num_splits * kHeadDim : nullptr};
+                 workspace ? workspace + int64_t(meta.num_seqs) * Hq * num_splits * kHeadDim : nullptr,
+                 counters};
     Tensor tq(q, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
     Tensor tout(dst, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
     launch_typed<__nv_bfloat16, KV, kHeadDim, kGroup, Loop>(tq, kv, meta, a, tout, 0);

@@ -15,6 +15,7 @@
 #include "backend/cuda/lt_matmul.h"
 #include "backend/cuda/op_profiler.h"
 #include "backend/cuda/pinned_staging.h"
+#include "backend/cuda/split_workspace.h"
 #include "core/kv_quant.h"
 #include "core/random.h"
 
@@ -77,10 +78,7 @@ struct CudaBackend::State {
   std::unique_ptr<cuda::LtMatmul> matmul;
   std::unique_ptr<cuda::PinnedStaging> staging;  // every host-to-device copy goes through it
   bool capturing = false;
-  // Split-K partials of decode attention; grown outside capture only (at least doubling).
-  float* attn_workspace = nullptr;
-  int64_t attn_workspace_floats = 0;
-  std::vector<float*> retired_workspaces;  // outgrown, still referenced by captured graphs
+  cuda::SplitWorkspace split_workspace;  // decode attention's split-K partials and counters
   // Sampling rows and sampled ids on the device, grown as needed (sample is never captured).
   cuda::DeviceSamplingRow* sample_rows = nullptr;
   int32_t* sample_ids = nullptr;
@@ -98,8 +96,6 @@ struct CudaBackend::State {
     profiler.reset();
     staging.reset();
     matmul.reset();
-    cudaFree(attn_workspace);
-    for (float* w : retired_workspaces) cudaFree(w);
     cudaFree(sample_rows);
     cudaFree(sample_ids);
     if (stream) cudaStreamDestroy(stream);
@@ -382,24 +378,12 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
       meta.num_seqs, int32_t(Hkv), meta.max_context_len,
       state_->num_sms * state_->decode_ctas_per_sm(q.dtype, kv.dtype, int32_t(D), G),
       state_->decode_min_waves);
-  const int64_t need =
-      cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits);
-  if (need > state_->attn_workspace_floats) {
-    NANOVLLM_CHECK(!state_->capturing, op, ": the split-K workspace must grow (", need,
-                   " floats) inside CUDA graph capture; run the step eagerly first");
-    // Graphs captured earlier keep the old pointer: retire it (freed with the backend), never
-    // free it while they may replay.
-    const int64_t floats = std::max(need, 2 * state_->attn_workspace_floats);
-    if (state_->attn_workspace) state_->retired_workspaces.push_back(state_->attn_workspace);
-    state_->attn_workspace = nullptr;
-    state_->attn_workspace_floats = 0;
-    check_cuda(cudaMalloc(&state_->attn_workspace, size_t(floats) * sizeof(float)),
-               "paged_attention: allocating the split-K workspace");
-    state_->attn_workspace_floats = floats;
-  }
+  state_->split_workspace.reserve(
+      cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits),
+      splits > 1 ? int64_t(meta.num_seqs) * Hkv : 0, state_->capturing, state_->stream);
   cuda::OpTimer timer(state_->prof(), "paged_attention (decode)");
-  cuda::launch_decode_attention(q, kv, meta, scale, out, state_->attn_workspace, splits,
-                                state_->stream);
+  cuda::launch_decode_attention(q, kv, meta, scale, out, state_->split_workspace.partials(),
+                                state_->split_workspace.counters(), splits, state_->stream);
 }
 
 void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows,

@@ -53,8 +53,8 @@ bool decode_attention_supported(int32_t head_dim, int32_t group_size) {
 }
 
 void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                             float scale, Tensor out, float* workspace, int32_t num_splits,
-                             cudaStream_t stream) {
+                             float scale, Tensor out, float* workspace, int32_t* split_counters,
+                             int32_t num_splits, cudaStream_t stream) {
   if (meta.num_seqs == 0) return;
   NANOVLLM_CHECK(meta.num_seqs <= 65535, "paged_attention (decode): ", meta.num_seqs,
                  " sequences exceed the grid's 65535");
@@ -63,7 +63,7 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
   const int G = Hq / kv.num_kv_heads;
   DecodeArgs a{meta.context_lens, meta.block_tables, meta.max_blocks_per_seq,
                FastDivider(uint32_t(kv.block_size)), Hq, G, num_splits, 1, scale, workspace,
-               workspace + int64_t(meta.num_seqs) * Hq * num_splits * D};
+               workspace + int64_t(meta.num_seqs) * Hq * num_splits * D, split_counters};
   dispatch_act(q.dtype, "paged_attention (decode)", [&](auto tag) {
     launch_for_act<decltype(tag)>(q, kv, meta, a, out, stream);
   });

@@ -16,12 +16,12 @@
 // int8 levels (see ThreadSoftmax): the kernel is issue-bound (ncu: 0.69 warp-instructions per
 // scheduler-cycle), and this removes the K conversion and two thirds of the score instructions.
 //
-// Splits: the host picks S from the batch (enough CTAs to fill the GPU; S = 1 at batch 256) and
+// Splits: the host picks S from the batch (enough CTAs for two waves; S = 1 from there on) and
 // the captured max_context_len (an upper bound). Each sequence's ACTUAL context is cut into S
 // contiguous ranges of a multiple of the CTA's tokens per iteration, so with a graph captured for
 // 4096 tokens the CTAs past a short context exit at once and cost a launch slot only; contexts
-// longer than the captured bound stay correct (the ranges grow). A reduction kernel merges the
-// splits (skipped when S = 1).
+// longer than the captured bound stay correct (the ranges grow). The last split of a (sequence,
+// KV head) to finish merges the splits' partials (an arrival counter; no reduction kernel).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -243,8 +243,12 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int per = split_tokens(ctx, a);
   const int begin = split * per;
   const int end = min(ctx, begin + per);
-  if (a.num_splits > 1 && begin >= end) return;  // nothing to attend (the reducer skips it)
   const int64_t q_row = int64_t(seq) * a.num_heads + int64_t(kv_head) * G;  // first q head of the group
+  if (a.num_splits > 1 && begin >= end) {  // nothing to attend; an empty context outputs zeros
+    if (ctx == 0 && split == 0)
+      for (int idx = threadIdx.x; idx < G * D; idx += kThreads) out[q_row * D + idx] = from_f<T>(0.f);
+    return;
+  }
 
   const int grp = tid / TPT;         // this thread's token group
   const int e0 = (tid % TPT) * VEC;  // its VEC elements of the head vector
@@ -316,26 +320,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   }
   __syncthreads();
   merge_warps_and_store<T, D, MAXG>(s_acc, s_ml, G, q_row, split, a, out);
-}
-
-// grid (B, Hq), block D (<= 256 threads): merges the splits' partial softmax states.
-template <class T>
-__global__ void decode_reduce_kernel(DecodeArgs a, int D, T* __restrict__ out) {
-  const int seq = blockIdx.x, head = blockIdx.y, d = threadIdx.x;
-  const int64_t row = int64_t(seq) * a.num_heads + head;
-  const int ctx = a.context_lens[seq];
-  const int per = split_tokens(ctx, a);
-  const int valid = per > 0 ? min(a.num_splits, (ctx + per - 1) / per) : 0;
-  const float* ml = a.part_ml + row * a.num_splits * 2;
-  float m = -FLT_MAX;
-  for (int s = 0; s < valid; ++s) m = fmaxf(m, ml[2 * s]);
-  float l = 0.f, o = 0.f;
-  for (int s = 0; s < valid; ++s) {
-    const float w = __expf(ml[2 * s] - m);
-    l += ml[2 * s + 1] * w;
-    o += a.part_acc[(row * a.num_splits + s) * D + d] * w;
-  }
-  out[row * D + d] = from_f<T>(l > 0.f ? o / l : 0.f);
+  if (a.num_splits > 1) merge_splits_if_last<T, D>(a, seq, kv_head, q_row, ctx, out);
 }
 
 template <class T, KvDType KV, int D, int MAXG, class Loop = DefaultLoop<KV, MAXG>>
@@ -347,10 +332,6 @@ void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& 
   dim3 grid(unsigned(kv.num_kv_heads), unsigned(a.num_splits), unsigned(meta.num_seqs));
   decode_attention_kernel<T, KV, D, MAXG, Loop>
       <<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
-  if (a.num_splits > 1) {
-    dim3 rgrid(unsigned(meta.num_seqs), unsigned(a.num_heads));
-    decode_reduce_kernel<T><<<rgrid, D, 0, stream>>>(a, D, out.ptr<T>());
-  }
 }
 
 // CTAs of a bucket's kernel that one SM holds at once (registers and shared memory decide).

@@ -27,12 +27,53 @@ struct DecodeArgs {
   float scale;
   float* part_acc;  // [B, Hq, S, D] unnormalized outputs of each split
   float* part_ml;   // [B, Hq, S, 2] (running max, sum) of each split
+  int32_t* split_counters;  // [B, Hkv], zero at rest: splits of a (sequence, head) done so far
 };
 
 // Tokens of each split of a context of ctx tokens (the last split may get fewer, later ones none).
 __device__ __forceinline__ int split_tokens(int ctx, const DecodeArgs& a) {
   const int per = (ctx + a.num_splits - 1) / a.num_splits;
   return (per + a.split_align - 1) / a.split_align * a.split_align;
+}
+
+// Splits of a context of ctx > 0 tokens that have tokens to attend (the others exit at once).
+__device__ __forceinline__ int live_splits(int ctx, const DecodeArgs& a) {
+  const int per = split_tokens(ctx, a);
+  return min(a.num_splits, (ctx + per - 1) / per);
+}
+
+// Called by every thread of a split's CTA once its partials are written: the last live split of
+// the (sequence, KV head) to arrive merges all of them into out [B, Hq, D] (no reduction kernel)
+// and resets the counter for the next launch (a replayed graph reuses it).
+template <class T, int D>
+__device__ __forceinline__ void merge_splits_if_last(const DecodeArgs& a, int seq, int kv_head,
+                                                     int64_t q_row, int ctx, T* __restrict__ out) {
+  __shared__ bool is_last;
+  __threadfence();  // this thread's partials are visible GPU-wide before the counter says so
+  __syncthreads();
+  const int live = live_splits(ctx, a);
+  int32_t* counter = a.split_counters + int64_t(seq) * (a.num_heads / a.group) + kv_head;
+  if (threadIdx.x == 0) {
+    is_last = atomicAdd(counter, 1) + 1 == live;
+    if (is_last) *counter = 0;
+  }
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  for (int idx = threadIdx.x; idx < a.group * D; idx += kThreads) {
+    const int64_t row = q_row + idx / D;
+    const int d = idx % D;
+    const float* ml = a.part_ml + row * a.num_splits * 2;
+    float m = -FLT_MAX;
+    for (int s = 0; s < live; ++s) m = fmaxf(m, __ldcg(ml + 2 * s));
+    float l = 0.f, o = 0.f;
+    for (int s = 0; s < live; ++s) {
+      const float w = __expf(__ldcg(ml + 2 * s) - m);
+      l += __ldcg(ml + 2 * s + 1) * w;
+      o += __ldcg(a.part_acc + (row * a.num_splits + s) * D + d) * w;
+    }
+    out[row * D + d] = from_f<T>(l > 0.f ? o / l : 0.f);
+  }
 }
 
 // s_acc [kWarps][MAXG][D]: each warp's unnormalized output of the group's heads; s_ml

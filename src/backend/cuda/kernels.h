@@ -50,10 +50,11 @@ int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_d
 // Whether the decode kernel has a fast path for this head_dim (else the tiled kernel runs).
 bool decode_attention_supported(int32_t head_dim, int32_t group_size);
 
-// q [T, Hq, D] with T == num_seqs (one token each). workspace: decode_attention_workspace_floats.
+// q [T, Hq, D] with T == num_seqs (one token each). workspace: decode_attention_workspace_floats;
+// split_counters: num_seqs x Hkv int32, zero at rest (both unused when num_splits == 1).
 void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                             float scale, Tensor out, float* workspace, int32_t num_splits,
-                             cudaStream_t stream);
+                             float scale, Tensor out, float* workspace, int32_t* split_counters,
+                             int32_t num_splits, cudaStream_t stream);
 
 // Any mix of query lengths (prefill, chunked prefill, decode), causal, over the paged cache.
 // BF16/F16 runs on tensor cores: head_dim 64/128 with the mma.sync register loop, other
