@@ -3,8 +3,8 @@
 // cache. One CTA per (sequence, KV head, split) reads each K/V row of its token range once for
 // all G query heads of the GQA group.
 //
-// Memory-level parallelism is the whole game (the KV reads are ~94% of a batch-256 decode step):
-// a token's head row is covered by TPT = D / VEC threads, each issuing one 16-byte load (VEC
+// The KV reads are ~94% of a batch-256 decode step's bytes, so the loop needs bytes in flight and
+// few instructions per byte (ncu finds both BF16 and INT8 near issue-bound): a token's head row is covered by TPT = D / VEC threads, each issuing one 16-byte load (VEC
 // elements: 8 for BF16/F16, 16 for INT8/FP8, 32 for INT4, 4 for F32; narrower only when the G x
 // VEC registers of q and acc would not fit, see kVec). Each thread group takes UNROLL tokens per
 // iteration and issues all their K and V loads before the first use, so a 128-thread CTA keeps
@@ -16,7 +16,7 @@
 // int8 levels (see ThreadSoftmax): the kernel is issue-bound (ncu: 0.69 warp-instructions per
 // scheduler-cycle), and this removes the K conversion and two thirds of the score instructions.
 //
-// Splits: the host picks S from the batch (enough CTAs for two waves; S = 1 from there on) and
+// Splits: the host picks S from the batch (enough CTAs for two waves; S = 1 beyond that) and
 // the captured max_context_len (an upper bound). Each sequence's ACTUAL context is cut into S
 // contiguous ranges of a multiple of the CTA's tokens per iteration, so with a graph captured for
 // 4096 tokens the CTAs past a short context exit at once and cost a launch slot only; contexts
