@@ -1,7 +1,9 @@
-// End to end on the GPU: stories260K's llama2.c greedy references, and outputs that must not
-// change when CUDA graphs, prefix caching or chunked prefill are switched on or off, or when a
-// quantized KV cache is used on the GPU instead of the CPU.
+// End to end on the GPU: stories260K's llama2.c greedy references, the random Qwen3 fixture's
+// transformers logprobs and greedy tokens, and outputs that must not change when CUDA graphs,
+// prefix caching or chunked prefill are switched on or off, or when a quantized KV cache is used
+// on the GPU instead of the CPU.
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -113,6 +115,66 @@ TEST_F(CudaEngine, QuantizedKvMatchesTheCpuReference) {
       EXPECT_EQ(x, y) << dtype << " prompt " << i;
     }
   }
+}
+
+// tests/fixtures/qwen3_tiny: random float32 Qwen3 weights (tied head, q/k norm) saved by
+// transformers with its float32 prompt logprobs and 24 greedy tokens per prompt
+// (tests/fixtures/make_transformers_fixtures.py). F32 models compute in F32 on the GPU (no TF32),
+// so the CPU test's 1e-3 bound on |logprob - transformers| holds here too, well inside the BF16
+// tolerance the GPU would need for a BF16 model.
+struct FixturePrompt {
+  std::vector<int32_t> prompt_ids, greedy_ids;
+  std::vector<double> prompt_logprobs, full_logprobs;  // index 0 has none (null)
+};
+
+std::vector<double> logprobs_of(const nlohmann::json& j) {
+  std::vector<double> out;
+  for (const auto& v : j) out.push_back(v.is_null() ? std::nan("") : v.get<double>());
+  return out;
+}
+
+// max |a[i] - b[i]| over i >= 1; infinite when a value is not finite or the lengths differ.
+double worst_logprob_gap(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double worst = 0;
+  for (size_t i = 1; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+  }
+  return worst;
+}
+
+TEST_F(CudaEngine, Qwen3FixtureMatchesTransformers) {
+  const std::string dir = std::string(NANOVLLM_SOURCE_DIR) + "/tests/fixtures/qwen3_tiny";
+  std::ifstream in(dir + "/reference.json");
+  const nlohmann::json reference = nlohmann::json::parse(in);
+  std::vector<FixturePrompt> prompts;
+  for (const auto& p : reference["prompts"])
+    prompts.push_back({p["prompt_ids"].get<std::vector<int32_t>>(),
+                       p["greedy_ids"].get<std::vector<int32_t>>(),
+                       logprobs_of(p["prompt_logprobs"]), logprobs_of(p["full_logprobs"])});
+  ASSERT_GE(prompts.size(), 5u);
+
+  LLM llm(dir, cuda_config());
+  std::vector<Prompt> inputs;
+  std::vector<SamplingParams> params;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const FixturePrompt& p = prompts[i];
+    EXPECT_LE(worst_logprob_gap(llm.score(p.prompt_ids), p.prompt_logprobs), 1e-3) << "prompt " << i;
+    std::vector<int32_t> full = p.prompt_ids;
+    full.insert(full.end(), p.greedy_ids.begin(), p.greedy_ids.end());
+    EXPECT_LE(worst_logprob_gap(llm.score(full), p.full_logprobs), 1e-3) << "prompt " << i;
+    inputs.emplace_back(p.prompt_ids);
+    SamplingParams sp;
+    sp.temperature = 0;
+    sp.ignore_eos = true;
+    sp.max_tokens = int32_t(p.greedy_ids.size());
+    params.push_back(sp);
+  }
+  const auto outputs = llm.generate(inputs, params);  // decode kernels, CUDA graphs on
+  ASSERT_EQ(outputs.size(), prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(outputs[i].token_ids, prompts[i].greedy_ids) << "prompt " << i;
 }
 
 }  // namespace
