@@ -21,11 +21,14 @@ struct Config {
   bool enable_prefix_caching = true;
   std::string device = "auto";         // cpu | cuda | auto
   std::string kv_cache_dtype = "auto";  // auto | bf16 | fp16 | f32 | int8 | fp8_e4m3 | int4
+  bool kv_quant = false;  // the original proposal's switch: true means kv_cache_dtype "int8"
   double cpu_kvcache_space_gib = 4.0;   // KV budget on the CPU backend (vLLM's VLLM_CPU_KVCACHE_SPACE)
   uint64_t dummy_seed = 0;              // seed of --load-format dummy weights
 
   // Throws nanovllm::Error naming the field and the allowed range.
   void validate() const;
+  // kv_cache_dtype with kv_quant applied: "int8" when kv_quant is set and the dtype is "auto".
+  std::string effective_kv_cache_dtype() const;
 };
 
 }  // namespace nanovllm

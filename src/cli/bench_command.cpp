@@ -74,6 +74,7 @@ void register_bench_command(CLI::App& app) {
   add_engine_options(*cmd, args->engine);
   // Several dtypes run one after the other, so this option takes a list.
   cmd->remove_option(cmd->get_option("--kv-cache-dtype"));
+  cmd->remove_option(cmd->get_option("--kv-quant"));
   cmd->add_option("--kv-cache-dtype", args->kv_cache_dtypes,
                   "KV dtypes to compare, in order (e.g. bf16 int8 or bf16,int8); ratios are vs the first")
       ->delimiter(',')

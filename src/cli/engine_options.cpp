@@ -30,6 +30,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& opts, bool tuning) {
   cmd.add_option("--device", c.device, "cpu, cuda or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd.add_option("--kv-cache-dtype", c.kv_cache_dtype, "auto, bf16, fp16, f32, int8, fp8_e4m3, int4")
       ->check(CLI::IsMember({"auto", "bf16", "fp16", "f32", "int8", "fp8", "fp8_e4m3", "int4"}));
+  cmd.add_flag("--kv-quant", c.kv_quant, "INT8 KV cache (the same as --kv-cache-dtype int8)");
   if (!tuning) return;
   cmd.add_option("--max-num-seqs", c.max_num_seqs, "most sequences in one batch")->check(positive_number());
   cmd.add_option("--max-num-batched-tokens", c.max_num_batched_tokens, "token budget of one step")

@@ -31,9 +31,11 @@ void run_eval(const EvalArgs& a) {
 
   Config ref_config = a.engine.config;
   ref_config.kv_cache_dtype = "auto";
+  ref_config.kv_quant = false;  // the reference is the model dtype
   ref_config.max_num_seqs = std::min(ref_config.max_num_seqs, 256);
   Config cand_config = ref_config;
   cand_config.kv_cache_dtype = a.engine.config.kv_cache_dtype;
+  cand_config.kv_quant = a.engine.config.kv_quant;
   LLM reference(ref_config);
   LLM candidate(cand_config);
   const std::vector<int32_t> ids = reference.encode(buf.str(), true);

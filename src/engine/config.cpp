@@ -30,8 +30,15 @@ void Config::validate() const {
   NANOVLLM_CHECK(parse_kv_dtype(kv_cache_dtype, DType::BF16).has_value(),
                  "config: kv_cache_dtype = '", kv_cache_dtype,
                  "'; expected auto, bf16, fp16, f32, int8, fp8_e4m3 or int4");
+  NANOVLLM_CHECK(!kv_quant || kv_cache_dtype == "auto" || kv_cache_dtype == "int8",
+                 "config: kv_quant = true asks for an int8 KV cache but kv_cache_dtype = '",
+                 kv_cache_dtype, "'; set one of them (kv_quant is kv_cache_dtype int8)");
   NANOVLLM_CHECK(cpu_kvcache_space_gib > 0, "config: cpu_kvcache_space_gib = ",
                  cpu_kvcache_space_gib, "; expected a positive size in GiB");
+}
+
+std::string Config::effective_kv_cache_dtype() const {
+  return kv_quant && kv_cache_dtype == "auto" ? "int8" : kv_cache_dtype;
 }
 
 }  // namespace nanovllm

@@ -71,7 +71,7 @@ LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
                                           config_.max_num_seqs);
   loaded.weights.reset();  // unmap the files
 
-  auto kv = parse_kv_dtype(config_.kv_cache_dtype, mc.torch_dtype);
+  auto kv = parse_kv_dtype(config_.effective_kv_cache_dtype(), mc.torch_dtype);
   kv_dtype_ = *kv;  // validated by Config::validate
   init_kv_cache();
 

@@ -90,6 +90,19 @@ TEST(KvQuantE2E, Int8MatchesBf16KvUpToNearTies) {
         << "reference " << i;
 }
 
+// The original proposal's switch: kv_quant = true is the INT8 cache, outputs and all.
+TEST(KvQuantE2E, KvQuantSwitchIsTheInt8Cache) {
+  const auto refs = stories_references();
+  Config quant = cpu_config();
+  quant.kv_quant = true;
+  LLM with_switch(stories_dir().string(), quant);
+  LLM with_dtype(stories_dir().string(), cpu_config("int8"));
+  const auto a = with_switch.generate(id_prompts(refs), greedy_params(refs));
+  const auto b = with_dtype.generate(id_prompts(refs), greedy_params(refs));
+  EXPECT_EQ(with_switch.stats().kv_cache_dtype, "int8");
+  for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(a[i].token_ids, b[i].token_ids) << i;
+}
+
 TEST(KvQuantE2E, Fp8AndInt4RunEveryReferencePrompt) {
   for (const char* dtype : {"fp8_e4m3", "int4"}) {
     EngineStats stats;

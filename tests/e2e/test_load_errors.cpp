@@ -112,6 +112,10 @@ TEST(ConfigErrors, InvalidFieldsAreNamed) {
       {"gpu_memory_utilization", [](Config& c) { c.gpu_memory_utilization = 1.5; }},
       {"tensor_parallel_size", [](Config& c) { c.tensor_parallel_size = 2; }},
       {"load_format", [](Config& c) { c.load_format = "pt"; }},
+      {"kv_quant", [](Config& c) {
+         c.kv_quant = true;
+         c.kv_cache_dtype = "bf16";
+       }},
   };
   for (const Case& k : cases) {
     Config c = cpu_config();

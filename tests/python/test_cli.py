@@ -103,6 +103,18 @@ def test_generate_text_prompts_and_stop_string():
     assert obj["text"] == ref["completion_text"].split("Lily")[0]
 
 
+def test_kv_quant_switch_is_the_int8_cache():
+    def run(*flags):
+        return nanovllm("generate", "--model", STORIES, "--device", "cpu", "--temperature", "0",
+                        "--ignore-eos", "--max-tokens", 12, "--json", *flags, "Once upon a time")
+    switch, dtype = run("--kv-quant"), run("--kv-cache-dtype", "int8")
+    assert switch.returncode == 0 and dtype.returncode == 0, switch.stderr + dtype.stderr
+    assert ", int8, " in switch.stderr  # the engine's KV cache line
+    assert json.loads(switch.stdout)["token_ids"] == json.loads(dtype.stdout)["token_ids"]
+    both = run("--kv-quant", "--kv-cache-dtype", "bf16")
+    assert both.returncode != 0 and "kv_quant" in both.stderr and both.stdout == ""
+
+
 def test_generate_seeded_sampling_is_reproducible():
     args = ["generate", "--model", STORIES, "--device", "cpu", "--temperature", "0.8",
             "--seed", "42", "--max-tokens", "30", "--ignore-eos", "--json", "Zoo"]

@@ -1,0 +1,43 @@
+// The decode-attention split choice (a host function of the CUDA backend; no GPU needed):
+// enough CTAs for min_waves waves, no split once there are, never a runaway number of splits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cuda/kernels.h"
+
+namespace nanovllm::cuda {
+namespace {
+
+constexpr int32_t kHkv = 8;          // Qwen3-0.6B
+constexpr int32_t kResident = 1056;  // 132 SMs x 8 CTAs (the BF16 kernel on an H200)
+
+TEST(DecodeSplits, NoSplitOnceTheBatchFillsTheWaves) {
+  EXPECT_EQ(decode_attention_splits(264, kHkv, 4096, kResident, 2), 1);  // 2112 CTAs = 2 waves
+  EXPECT_EQ(decode_attention_splits(512, kHkv, 4096, kResident, 2), 1);
+  EXPECT_EQ(decode_attention_splits(132, kHkv, 4096, kResident, 1), 1);  // 1 wave asked for
+}
+
+TEST(DecodeSplits, JustEnoughSplitsForTheWavesAtLargeBatches) {
+  // Batch 256: 2048 CTAs, just short of 2 waves: 2 splits, not the 17 that shaving a partial
+  // wave would pick (f549b4a's defect).
+  EXPECT_EQ(decode_attention_splits(256, kHkv, 4096, kResident, 2), 2);
+  for (int32_t batch = 1; batch <= 512; ++batch) {
+    const int32_t s = decode_attention_splits(batch, kHkv, 4096, kResident, 2);
+    const int64_t least = (2 * int64_t(kResident) + batch * kHkv - 1) / (batch * kHkv);
+    EXPECT_GE(s, std::min<int64_t>(least, 64)) << batch;
+    EXPECT_LE(s, std::min<int64_t>(2 * least, 64)) << batch;
+    EXPECT_GE(int64_t(s) * batch * kHkv, std::min<int64_t>(2 * kResident, 64 * batch * kHkv)) << batch;
+  }
+}
+
+TEST(DecodeSplits, BoundedByTheContextAndSixtyFour) {
+  EXPECT_EQ(decode_attention_splits(1, kHkv, 4096, kResident, 2), 64);
+  EXPECT_EQ(decode_attention_splits(1, kHkv, 100, kResident, 2), 4);  // one split per 32 tokens
+  EXPECT_EQ(decode_attention_splits(1, kHkv, 1, kResident, 2), 1);
+  EXPECT_EQ(decode_attention_splits(0, kHkv, 4096, kResident, 2), 64);  // empty batch: harmless
+}
+
+}  // namespace
+}  // namespace nanovllm::cuda
