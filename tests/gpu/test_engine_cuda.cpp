@@ -41,16 +41,20 @@ Config cuda_config() {
   return c;
 }
 
+SamplingParams greedy_params(size_t max_tokens) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.ignore_eos = true;
+  p.max_tokens = int32_t(max_tokens);
+  return p;
+}
+
 std::vector<RequestOutput> greedy(LLM& llm, const std::vector<Reference>& refs) {
   std::vector<Prompt> prompts;
   std::vector<SamplingParams> params;
   for (const auto& r : refs) {
     prompts.emplace_back(r.prompt_ids);
-    SamplingParams p;
-    p.temperature = 0;
-    p.ignore_eos = true;
-    p.max_tokens = int32_t(r.output_ids.size());
-    params.push_back(p);
+    params.push_back(greedy_params(r.output_ids.size()));
   }
   return llm.generate(prompts, params);
 }
@@ -165,11 +169,7 @@ TEST_F(CudaEngine, Qwen3FixtureMatchesTransformers) {
     full.insert(full.end(), p.greedy_ids.begin(), p.greedy_ids.end());
     EXPECT_LE(worst_logprob_gap(llm.score(full), p.full_logprobs), 1e-3) << "prompt " << i;
     inputs.emplace_back(p.prompt_ids);
-    SamplingParams sp;
-    sp.temperature = 0;
-    sp.ignore_eos = true;
-    sp.max_tokens = int32_t(p.greedy_ids.size());
-    params.push_back(sp);
+    params.push_back(greedy_params(p.greedy_ids.size()));
   }
   const auto outputs = llm.generate(inputs, params);  // decode kernels, CUDA graphs on
   ASSERT_EQ(outputs.size(), prompts.size());
