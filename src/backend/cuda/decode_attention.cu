@@ -15,9 +15,9 @@ int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t 
   // cost ~ ceil(pairs x S / resident) / S: take the S that minimizes it (the smallest such S:
   // fewer partials to reduce), never more than one split per kMinSplitTokens tokens of the bound.
   const int64_t pairs = std::max<int64_t>(1, int64_t(num_seqs) * num_kv_heads);
-  const int64_t target = int64_t(std::max(min_waves, 1)) * std::max<int32_t>(resident_ctas, 1);
-  if (pairs >= target) return 1;
   const int64_t resident = std::max<int32_t>(resident_ctas, 1);
+  const int64_t target = int64_t(std::max(min_waves, 1)) * resident;
+  if (pairs >= target) return 1;
   const int64_t most = std::clamp<int64_t>(
       (int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens, 1, 64);
   const int64_t least = std::min((target + pairs - 1) / pairs, most);

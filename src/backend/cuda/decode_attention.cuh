@@ -4,10 +4,11 @@
 // all G query heads of the GQA group.
 //
 // The KV reads are ~94% of a batch-256 decode step's bytes, so the loop needs bytes in flight and
-// few instructions per byte (ncu finds both BF16 and INT8 near issue-bound): a token's head row is covered by TPT = D / VEC threads, each issuing one 16-byte load (VEC
-// elements: 8 for BF16/F16, 16 for INT8/FP8, 32 for INT4, 4 for F32; narrower only when the G x
-// VEC registers of q and acc would not fit, see kVec). Each thread group takes UNROLL tokens per
-// iteration and issues all their K and V loads before the first use, so a 128-thread CTA keeps
+// few instructions per byte (ncu finds both BF16 and INT8 near issue-bound): a token's head row
+// is covered by TPT = D / VEC threads, each issuing one 16-byte load (VEC elements: 8 for
+// BF16/F16, 16 for INT8/FP8, 32 for INT4, 4 for F32; narrower only when the G x VEC registers of
+// q and acc would not fit, see kVec). Each thread group takes UNROLL tokens per iteration and
+// issues all their K and V loads before the first use, so a 128-thread CTA keeps
 // 128 / TPT x UNROLL tokens (2 x UNROLL 16-byte loads per thread) in flight. Every group keeps
 // its own online softmax in registers (no shared memory, no __syncthreads in the loop); the
 // groups are merged once at the end (warp shuffles, then shared memory across the 4 warps).

@@ -38,8 +38,9 @@ int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, i
                                           int32_t num_splits);
 // How many context partitions (split-K) decode attention uses: at least enough for min_waves
 // waves of resident_ctas (CTAs the whole GPU holds at once), then up to twice that the S with
-// the fewest waves per token, at most one split per 32 tokens of max_context_len (an upper bound; exceeding it on
-// a graph replay stays correct). Each sequence's actual context is cut into that many ranges.
+// the fewest waves per token, at most one split per 32 tokens of max_context_len (an upper
+// bound; exceeding it on a graph replay stays correct). Each sequence's actual context is cut
+// into that many ranges.
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
                                 int32_t resident_ctas, int32_t min_waves);
 // min_waves of the engine (env NANOVLLM_DECODE_MIN_WAVES overrides it, for measurement).
