@@ -174,9 +174,15 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
   cudaEventElapsedTime(&ms, t0, t1);
   const double us = 1e3 * ms / reps;
   const int64_t n = int64_t(c.batch) * kKvHeads * kGroup * kHeadDim;
-  std::printf("%-5s %-19s vec %2d unroll %d min_ctas %d  ctas/SM %d  splits %2d  %7.1f us  %5.2f TB/s  max|diff| %.3g\n",
-              kv_name, c.name, Loop::VEC, Loop::UNROLL, Loop::MIN_CTAS, ctas, p.num_splits, us,
-              p.kv_bytes / (us * 1e-6) / 1e12, max_abs_diff(p.out, p.ref, n));
+  char loop[64];
+  if constexpr (is_int8_mma_loop<Loop>)
+    std::snprintf(loop, sizeof loop, "tensor cores min_ctas %d", Loop::MIN_CTAS);
+  else
+    std::snprintf(loop, sizeof loop, "vec %2d unroll %d min_ctas %d", Loop::VEC, Loop::UNROLL,
+                  Loop::MIN_CTAS);
+  std::printf("%-5s %-19s %-28s ctas/SM %d  splits %2d  %7.1f us  %5.2f TB/s  max|diff| %.3g\n",
+              kv_name, c.name, loop, ctas, p.num_splits, us, p.kv_bytes / (us * 1e-6) / 1e12,
+              max_abs_diff(p.out, p.ref, n));
   cudaEventDestroy(t0);
   cudaEventDestroy(t1);
 }
@@ -184,7 +190,7 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
 // only_case >= 0: that case alone, production loop at the engine's min_waves (for a profiler).
 template <KvDType KV, class... Loops>
 void run_dtype(const char* kv_name, int reps, int sms, int only_case) {
-  using Production = DefaultLoop<KV, kGroup>;
+  using Production = ProductionLoop<__nv_bfloat16, KV, kGroup>;
   const Case cases[] = {{"256x1024", 256, 1024, 0, 256},          {"256x1024/16", 256, 1024, 0, 16},
                         {"256xU[100,2048]/16", 256, 2048, 100, 16}, {"128x1024", 128, 1024, 0, 256},
                         {"32x4096", 32, 4096, 0, 256}};
@@ -221,8 +227,8 @@ int main(int argc, char** argv) {
     cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
                                    LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms, only_case);
   if (only_dtype.empty() || only_dtype == "int8")
-    cuda::decode_detail::run_dtype<KvDType::INT8, LoopConfig<16, 2, 0>, LoopConfig<16, 8, 0>,
-                                   LoopConfig<16, 4, 5>, LoopConfig<16, 4, 6>, LoopConfig<8, 4, 0>>(
+    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<4>, LoopConfig<16, 4, 0>,
+                                   LoopConfig<16, 2, 0>>(
         "int8", reps, sms, only_case);
   return 0;
 }

@@ -125,6 +125,29 @@ TEST(CudaPagedAttention, DecodeSplitExtremesMatchDoubleReference) {
   }
 }
 
+// Cache blocks of sizes that are not multiples of 16: the tensor-core INT8 kernel finds each
+// token's slot on its own there (with 16 | block_size a warp's 16 tokens share one block).
+TEST(CudaPagedAttention, DecodeBlockSizesNotMultipleOf16) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 7000;
+  for (KvDType kvt : {KvDType::INT8, KvDType::BF16})
+    for (int32_t bs : {1, 7, 24})
+      for (int32_t D : {64, 128})
+        for (DType dt : {DType::BF16, DType::F16}) {
+          testing::PagedAttentionSpec s;
+          s.q_lens = {1, 1, 1, 1, 1};
+          s.context_lens = {1, 16, 47, 300, 1000};
+          s.num_kv_heads = 2;
+          s.num_heads = 4;
+          s.head_dim = D;
+          s.block_size = bs;
+          s.dtype = kvt;
+          check_case(gpu, *cpu, s, dt, seed++);
+        }
+}
+
 TEST(CudaPagedAttention, DecodeF16AndOddHeadDims) {
   NANOVLLM_SKIP_WITHOUT_GPU();
   Gpu gpu;

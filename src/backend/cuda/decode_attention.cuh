@@ -27,10 +27,12 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <type_traits>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/decode_attention_common.cuh"
+#include "backend/cuda/decode_attention_int8_mma.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_codec.cuh"
 
@@ -58,6 +60,13 @@ struct LoopConfig {
 template <KvDType KV, int MAXG>
 using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
                                (KV == KvDType::BF16 || KV == KvDType::F16) ? 2 : 4, 0>;
+
+// The kernel each bucket runs: INT8 under 16-bit activations on tensor cores
+// (decode_attention_int8_mma.cuh; measured in tools/decode_attention_bench against the CUDA-core
+// loop), everything else (F32 models: exact FP32 math) on the CUDA-core loop.
+template <class T, KvDType KV, int MAXG>
+using ProductionLoop = std::conditional_t<KV == KvDType::INT8 && !std::is_same_v<T, float>,
+                                          Int8MmaLoop<3>, DefaultLoop<KV, MAXG>>;
 
 // Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
 // TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.
@@ -324,23 +333,35 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   if (a.num_splits > 1) merge_splits_if_last<T, D>(a, seq, kv_head, q_row, ctx, out);
 }
 
-template <class T, KvDType KV, int D, int MAXG, class Loop = DefaultLoop<KV, MAXG>>
+// The kernel function of a bucket and loop.
+template <class T, KvDType KV, int D, int MAXG, class Loop>
+constexpr auto kernel_of() {
+  if constexpr (is_int8_mma_loop<Loop>)
+    return decode_attention_int8_mma_kernel<T, D, MAXG, Loop>;
+  else
+    return decode_attention_kernel<T, KV, D, MAXG, Loop>;
+}
+
+template <class T, KvDType KV, int D, int MAXG, class Loop = ProductionLoop<T, KV, MAXG>>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                   DecodeArgs a, Tensor out, cudaStream_t stream) {
-  a.split_align = RowShape<KV, D, Loop>::STEP;
+  if constexpr (is_int8_mma_loop<Loop>)
+    a.split_align = Loop::STEP;
+  else
+    a.split_align = RowShape<KV, D, Loop>::STEP;
   // A sequence's CTAs are consecutive in dispatch order (x fastest): rows ordered longest first
   // start the longest work first.
   dim3 grid(unsigned(kv.num_kv_heads), unsigned(a.num_splits), unsigned(meta.num_seqs));
-  decode_attention_kernel<T, KV, D, MAXG, Loop>
-      <<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a, out.ptr<T>());
+  kernel_of<T, KV, D, MAXG, Loop>()<<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a,
+                                                                   out.ptr<T>());
 }
 
 // CTAs of a bucket's kernel that one SM holds at once (registers and shared memory decide).
-template <class T, KvDType KV, int D, int MAXG, class Loop = DefaultLoop<KV, MAXG>>
+template <class T, KvDType KV, int D, int MAXG, class Loop = ProductionLoop<T, KV, MAXG>>
 int ctas_per_sm() {
   int n = 1;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-                 &n, decode_attention_kernel<T, KV, D, MAXG, Loop>, kThreads, 0),
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel_of<T, KV, D, MAXG, Loop>(),
+                                                           kThreads, 0),
              "paged_attention (decode): occupancy query");
   return std::max(n, 1);
 }
