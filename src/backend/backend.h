@@ -30,6 +30,9 @@ struct QkvSpec {
   Tensor k_norm;             // [D] or undefined
   float norm_eps = 1e-6f;
   Tensor inv_freq;           // [D/2] float32 RoPE inverse frequencies (NeoX / rotate-half pairing)
+  // After norm and RoPE, q (as written out) and K (as stored) are rotated by core/kv_rotation.h's
+  // R; D must be a power of two. Set by the model for quantized KV caches only.
+  bool rotate_qk = false;
 };
 
 // A recorded sequence of launches that can be replayed with the same buffers (CUDA graphs).

@@ -8,8 +8,8 @@
 //   INT4      scale = max|x| / 7,   q = round_to_nearest_even(x / scale) saturated to [-7, 7],
 //             two per byte: element 2i in the low nibble, 2i+1 in the high nibble, each a
 //             sign-extended two's-complement nibble (-8 is never written). The INT4 choice here is
-//             per-(token, head) symmetric like INT8; per-channel K scaling (KIVI) is still to be
-//             measured against it.
+//             per-(token, head) symmetric like INT8 (on rotated heads, core/kv_rotation.h);
+//             docs/kv_quant_accuracy.md has what that leaves to per-channel K scaling.
 // A zero (all-zero head) scale stores zeros and decodes to zeros: the division is guarded.
 // value = dequantize(q) * scale; attention folds the scale into the score (K) or the
 // probability weight (V) instead of building a dequantized copy of the cache.

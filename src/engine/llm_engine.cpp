@@ -67,12 +67,11 @@ LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
   // A decode step carries one token per running sequence, which may exceed the prefill budget
   // (max_num_batched_tokens < max_num_seqs is valid: chunked prefill with a small budget).
   const int32_t max_step_tokens = std::max(config_.max_num_batched_tokens, config_.max_num_seqs);
+  // Validated by Config::validate; the model needs it to fold the KV rotation into its weights.
+  kv_dtype_ = *parse_kv_dtype(config_.effective_kv_cache_dtype(), mc.torch_dtype);
   model_ = std::make_unique<DecoderModel>(mc, *backend_, *loaded.weights, max_step_tokens,
-                                          config_.max_num_seqs);
+                                          config_.max_num_seqs, kv_dtype_);
   loaded.weights.reset();  // unmap the files
-
-  auto kv = parse_kv_dtype(config_.effective_kv_cache_dtype(), mc.torch_dtype);
-  kv_dtype_ = *kv;  // validated by Config::validate
   init_kv_cache();
 
   SchedulerConfig sc;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/kv_rotation_plan.h"
 
 namespace nanovllm {
 namespace {
@@ -20,10 +21,10 @@ std::vector<float> concat_rows(std::initializer_list<const std::vector<float>*> 
 }  // namespace
 
 DecoderModel::DecoderModel(const ModelConfig& config, Backend& backend, const WeightSource& weights,
-                           int32_t max_tokens, int32_t max_logit_rows)
+                           int32_t max_tokens, int32_t max_logit_rows, KvDType kv_dtype)
     : config_(config), backend_(backend), act_(backend.activation_dtype(config.torch_dtype)),
       store_(backend) {
-  load(weights);
+  load(weights, kv_dtype);
   weight_bytes_ = store_.total_bytes();
   const int64_t T = max_tokens, H = config.hidden_size, D = config.head_dim;
   const int64_t q_width = int64_t(config.num_attention_heads) * D;
@@ -41,10 +42,13 @@ DecoderModel::DecoderModel(const ModelConfig& config, Backend& backend, const We
   logits_ = store_.allocate(DType::F32, {max_logit_rows, config.vocab_size});
 }
 
-void DecoderModel::load(const WeightSource& w) {
+void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, D = c.head_dim, V = c.vocab_size, I = c.intermediate_size;
   const int64_t Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  // Every weight arrives as float32 (GGUF blocks are dequantized by the loader), so folding the V
+  // rotation into v_proj/o_proj is exact up to float rounding before the upload's conversion.
+  const KvRotationPlan rot = kv_rotation_plan(kv_dtype, c.head_dim);
   auto get = [&](const std::string& name, std::initializer_list<int64_t> shape) {
     std::vector<int64_t> s(shape);
     return w.load_f32(name, s);
@@ -68,15 +72,22 @@ void DecoderModel::load(const WeightSource& w) {
       auto q = get(p + "self_attn.q_proj.weight", {Hq * D, H});
       auto k = get(p + "self_attn.k_proj.weight", {Hkv * D, H});
       auto v = get(p + "self_attn.v_proj.weight", {Hkv * D, H});
+      std::vector<float> qb, kb, vb;
+      if (c.attention_bias) {
+        qb = get(p + "self_attn.q_proj.bias", {Hq * D});
+        kb = get(p + "self_attn.k_proj.bias", {Hkv * D});
+        vb = get(p + "self_attn.v_proj.bias", {Hkv * D});
+      }
+      if (rot.rotate_v) rotate_v_proj(v, vb, Hkv, D, H);
       L.qkv_weight = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D, H});
+      if (c.attention_bias)
+        L.qkv_bias = store_.upload(concat_rows({&qb, &kb, &vb}), act_, {(Hq + 2 * Hkv) * D});
     }
-    if (c.attention_bias) {
-      auto q = get(p + "self_attn.q_proj.bias", {Hq * D});
-      auto k = get(p + "self_attn.k_proj.bias", {Hkv * D});
-      auto v = get(p + "self_attn.v_proj.bias", {Hkv * D});
-      L.qkv_bias = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D});
+    {
+      auto o = get(p + "self_attn.o_proj.weight", {H, Hq * D});
+      if (rot.rotate_v) rotate_o_proj(o, H, Hq, D);
+      L.o_weight = store_.upload(o, act_, {H, Hq * D});
     }
-    L.o_weight = store_.upload(get(p + "self_attn.o_proj.weight", {H, Hq * D}), act_, {H, Hq * D});
     if (c.attention_out_bias)
       L.o_bias = store_.upload(get(p + "self_attn.o_proj.bias", {H}), act_, {H});
     {
@@ -90,6 +101,7 @@ void DecoderModel::load(const WeightSource& w) {
     L.qkv.head_dim = int32_t(D);
     L.qkv.norm_eps = c.rms_norm_eps;
     L.qkv.inv_freq = inv_freq_;
+    L.qkv.rotate_qk = rot.rotate_qk;
     if (c.qk_norm) {
       L.qkv.q_norm = store_.upload(get(p + "self_attn.q_norm.weight", {D}), act_, {D});
       L.qkv.k_norm = store_.upload(get(p + "self_attn.k_norm.weight", {D}), act_, {D});

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/kv_dtype.h"
 #include "model/device_weights.h"
 #include "model/model_config.h"
 #include "model/weight_source.h"
@@ -23,8 +24,9 @@ struct StepTensors {
 class DecoderModel {
  public:
   // max_tokens: most tokens one step may carry; max_logit_rows: most rows logits() may compute.
+  // kv_dtype: the cache's format; a quantized one may rotate q/K and V (model/kv_rotation_plan.h).
   DecoderModel(const ModelConfig& config, Backend& backend, const WeightSource& weights,
-               int32_t max_tokens, int32_t max_logit_rows);
+               int32_t max_tokens, int32_t max_logit_rows, KvDType kv_dtype);
 
   // Runs every layer over the step's T tokens, storing their K/V into kv (one view per layer).
   // Returns the final normed hidden states [T, H] (a view into the model's workspace).
@@ -50,7 +52,7 @@ class DecoderModel {
     Tensor down_weight;    // [H, I]
     QkvSpec qkv;           // head counts, q/k norm weights, RoPE frequencies
   };
-  void load(const WeightSource& weights);
+  void load(const WeightSource& weights, KvDType kv_dtype);
 
   ModelConfig config_;
   Backend& backend_;

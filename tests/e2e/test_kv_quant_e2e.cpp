@@ -49,15 +49,18 @@ std::vector<RequestOutput> run_all(const std::string& kv_dtype, EngineStats* sta
   return out;
 }
 
-// Measured on this commit (CPU), generated tokens equal to llama2.c's reference, for the 8 runs
+// Measured (CPU, with the KV rotation of model/kv_rotation_plan.cpp: INT8/INT4 rotate K and V,
+// FP8 at head_dim 8 does not), generated tokens equal to llama2.c's reference, for the 8 runs
 // (Zoo 60/200, Once upon a time 60/200, Lily and Ben 60/200, The cat sat 60/200):
 //   f32 (auto) 57 197 56 196 56 196 55 195  (all)
 //   bf16       14  14 56 196 56 196  0   0  (flips at the two documented 0.0035/0.0037 near-ties)
-//   int8       14  14 56 114 40  40 55 175  (Zoo: the 0.0035 near-tie at output 14; the others
+//   int8       14  14 56 110 40  40  0   0  (Zoo: the 0.0035 near-tie at output 14; The cat sat:
+//                                            the 0.0037 near-tie at output 0, as BF16; the others
 //                                            diverge where the F32 top-2 gap is 0.03..0.12)
 //   fp8_e4m3    2   2 44  44 28  28 14  14
-//   int4        0   0  8   8  2   2  0   0
-// INT8 vs BF16 KV: 57 131 56 114 40 40 0 0 (The cat sat: BF16 flips the near-tie at output 0).
+//   int4        0   0  4   4  6   6  0   0
+// INT8 vs BF16 KV: 57 95 56 110 40 40 14 14. Before the rotation INT8 kept The cat sat's near-tie
+// (55 175); rotated it flips there like BF16 does, so four runs (not six) reach 32 tokens.
 // So the "INT8 equals BF16/F32 for the first 32 tokens" holds on every prompt up to a
 // near-tie (F32 top-2 logit gap < 0.01) that even BF16 KV does not survive.
 constexpr size_t kAgree = 32;
@@ -76,7 +79,7 @@ TEST(KvQuantE2E, Int8GreedyMatchesTheF32ReferenceForAtLeast32Tokens) {
     EXPECT_GE(agree, first_near_tie(f32, refs[i], kAgree, kNearTie)) << "reference " << i;
     full_32 += agree >= kAgree;
   }
-  EXPECT_GE(full_32, 6u);  // all but the two "Zoo" runs
+  EXPECT_GE(full_32, 4u);  // all but the two "Zoo" and the two "The cat sat" runs (near-ties)
 }
 
 TEST(KvQuantE2E, Int8MatchesBf16KvUpToNearTies) {

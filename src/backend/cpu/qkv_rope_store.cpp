@@ -4,6 +4,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/tensor_checks.h"
 #include "core/kv_quant.h"
+#include "core/kv_rotation.h"
 
 namespace nanovllm::cpu {
 
@@ -36,6 +37,8 @@ void check_inputs(const Tensor& qkv, const QkvSpec& spec, const Tensor& position
     check_tensor(spec.inv_freq, op, "inv_freq", DType::F32, 1);
     check_dim(spec.inv_freq, 0, D / 2, op, "inv_freq");
   }
+  NANOVLLM_CHECK(!spec.rotate_qk || kv_rotation_supported(D), op,
+                 ": rotate_qk needs a power-of-two head_dim, got ", D);
   NANOVLLM_CHECK(kv.num_kv_heads == Hkv && kv.head_dim == D, op, ": kv cache has ",
                  kv.num_kv_heads, " heads of dim ", kv.head_dim, ", spec has ", Hkv, " of dim ",
                  D);
@@ -104,6 +107,7 @@ void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positi
         for (int64_t i = 0; i < D; ++i) x[i] = src[h * D + i];
         if (q_norm) head_rms_norm(x, q_norm, spec.norm_eps, D);
         if (inv_freq) rope(x, cos.data(), sin.data(), D);
+        if (spec.rotate_qk) kv_rotate(x, int32_t(D));
       }
       const int64_t slot = slots[t];
       if (slot < 0) continue;
@@ -113,6 +117,7 @@ void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positi
         for (int64_t i = 0; i < D; ++i) head[i] = k_src[i];
         if (k_norm) head_rms_norm(head.data(), k_norm, spec.norm_eps, D);
         if (inv_freq) rope(head.data(), cos.data(), sin.data(), D);
+        if (spec.rotate_qk) kv_rotate(head.data(), int32_t(D));
         const int64_t off = kv.value_offset(slot, h);
         const float k_scale =
             kv_store_head(head.data(), int32_t(D), kv.dtype, static_cast<char*>(kv.k) + off);

@@ -17,6 +17,7 @@
 #include "backend/cuda/pinned_staging.h"
 #include "backend/cuda/split_workspace.h"
 #include "core/kv_quant.h"
+#include "core/kv_rotation.h"
 #include "core/random.h"
 
 namespace nanovllm {
@@ -342,6 +343,8 @@ void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const T
     check_dtype(spec.inv_freq, op, "inv_freq", DType::F32);
     check_dim(spec.inv_freq, 0, D / 2, op, "inv_freq");
   }
+  NANOVLLM_CHECK(!spec.rotate_qk || kv_rotation_supported(D), op,
+                 ": rotate_qk needs a power-of-two head_dim, got ", D);
   NANOVLLM_CHECK(kv.num_kv_heads == Hkv && kv.head_dim == D, op, ": kv cache has ",
                  kv.num_kv_heads, " heads of dim ", kv.head_dim, ", spec has ", Hkv, " of dim ", D);
   NANOVLLM_CHECK(kv.k && kv.v, op, ": kv cache values are null");

@@ -1,11 +1,15 @@
 // The fused kernel after the QKV product: split into heads, optional per-head RMSNorm of q and k
 // (Qwen3), NeoX RoPE from inv_freq, q written out, K/V stored into the paged cache at
 // slot_mapping (-1 skipped) in the cache's format (quantized per (token, head) with the shared
-// codecs of core/kv_quant.h; the absmax is a warp reduction).
+// codecs of core/kv_quant.h; the absmax is a warp reduction). With rotate_qk, q and K are rotated
+// after RoPE by core/kv_rotation.h's R: a Walsh-Hadamard butterfly over the warp's shared row, the
+// CPU's stages in the CPU's order (bit-identical floats for the same input; the norm and RoPE
+// before it are not bit-identical to the CPU's: float warp sum, FMA-contracted products).
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kv_codec.cuh"
+#include "core/kv_rotation.h"
 
 namespace nanovllm::cuda {
 namespace {
@@ -21,7 +25,27 @@ struct QkvArgs {
   float eps;
   const int32_t* positions;  // [T]
   const int64_t* slots;      // [T]
+  bool rotate_qk;            // D a power of two (checked by CudaBackend)
 };
+
+// buf[D] = R buf[D] (core/kv_rotation.h) by the 32 lanes of one warp. Stage h pairs (i, i + h)
+// with bit h of i clear; lane p of the D/2 pairs takes i = p with a zero bit inserted at h.
+__device__ __forceinline__ void rotate_head(float* buf, int D, int lane) {
+  for (int d = lane; d < D; d += 32) buf[d] *= kv_rotation_sign(d);
+  __syncwarp();
+  for (int h = 1; h < D; h <<= 1) {
+    for (int p = lane; p < D / 2; p += 32) {
+      const int i = ((p & ~(h - 1)) << 1) | (p & (h - 1));
+      const float x1 = buf[i], x2 = buf[i + h];
+      buf[i] = x1 + x2;
+      buf[i + h] = x1 - x2;
+    }
+    __syncwarp();
+  }
+  const float n = kv_rotation_norm(D);
+  for (int d = lane; d < D; d += 32) buf[d] *= n;
+  __syncwarp();
+}
 
 template <class W>
 __device__ __forceinline__ float weight_at(const W* w, int i) {
@@ -72,6 +96,7 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
     }
     __syncwarp();
   }
+  if ((is_q || is_k) && a.rotate_qk) rotate_head(buf, D, lane);
   if (is_q) {
     T_* dst = q_out + (t * a.Hq + h) * int64_t(D);
     for (int d = lane; d < D; d += 32) dst[d] = from_f<T_>(buf[d]);
@@ -117,7 +142,7 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
                  " is above the CUDA kernel's limit of ", kMaxHeadDim);
   QkvArgs a{int32_t(T), spec.num_heads, spec.num_kv_heads, spec.head_dim, nullptr, nullptr,
             spec.inv_freq.defined() ? spec.inv_freq.ptr<const float>() : nullptr, spec.norm_eps,
-            positions.ptr<const int32_t>(), slot_mapping.ptr<const int64_t>()};
+            positions.ptr<const int32_t>(), slot_mapping.ptr<const int64_t>(), spec.rotate_qk};
   const int heads = spec.num_heads + 2 * spec.num_kv_heads;
   dim3 grid(unsigned(T), ceil_div(heads, kWarps));
   const DType wdt = spec.q_norm.defined() ? spec.q_norm.dtype

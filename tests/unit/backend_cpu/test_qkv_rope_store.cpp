@@ -1,7 +1,9 @@
-// qkv_rope_store: q/k per-head RMSNorm, NeoX RoPE, K/V stored (quantized per dtype) at the slot
-// mapping, -1 slots skipped, untouched slots left as they were.
+// qkv_rope_store: q/k per-head RMSNorm, NeoX RoPE, optional q/K rotation (core/kv_rotation.h), K/V
+// stored (quantized per dtype) at the slot mapping, -1 slots skipped, untouched slots left as they
+// were.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <set>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "common/backend_op_cases.h"
 #include "core/error.h"
+#include "core/kv_rotation.h"
 
 namespace nanovllm {
 namespace {
@@ -64,11 +67,27 @@ double element_bound(KvDType t, double exact, double scale) {
   return 0;
 }
 
+// x[n, D] = R x per D-vector, R = H S built entry by entry in double (Sylvester's Hadamard:
+// H_ij = (-1)^popcount(i & j) / sqrt(D)), independent of kv_rotate's butterfly.
+void rotate_rows(std::vector<double>& x, int32_t D) {
+  std::vector<double> y(static_cast<size_t>(D));
+  for (size_t r = 0; r < x.size() / size_t(D); ++r) {
+    double* v = x.data() + r * size_t(D);
+    for (int32_t i = 0; i < D; ++i) {
+      double acc = 0;
+      for (int32_t j = 0; j < D; ++j)
+        acc += ((std::popcount(uint32_t(i & j)) & 1) ? -1.0 : 1.0) * kv_rotation_sign(j) * v[j];
+      y[size_t(i)] = acc / std::sqrt(double(D));
+    }
+    std::copy(y.begin(), y.end(), v);
+  }
+}
+
 void check_case(KvDType t, int32_t T, int32_t Hq, int32_t Hkv, int32_t D, int32_t bs,
-                bool with_norm, uint64_t seed) {
+                bool with_norm, uint64_t seed, bool rotate = false) {
   SCOPED_TRACE(::testing::Message() << kv_dtype_name(t) << " T=" << T << " Hq=" << Hq
                                     << " Hkv=" << Hkv << " D=" << D << " bs=" << bs
-                                    << " norm=" << with_norm);
+                                    << " norm=" << with_norm << " rotate=" << rotate);
   QkvCase qc = make_qkv_case(T, Hq, Hkv, D, with_norm, 1e6, seed);
   const int32_t blocks = (T + bs - 1) / bs + 2;
   Cache cache = make_cache(t, blocks, bs, Hkv, D);
@@ -87,6 +106,7 @@ void check_case(KvDType t, int32_t T, int32_t Hq, int32_t Hkv, int32_t D, int32_
   spec.head_dim = D;
   spec.norm_eps = 1e-6f;
   spec.inv_freq = host_tensor(qc.inv_freq, {D / 2});
+  spec.rotate_qk = rotate;
   if (with_norm) {
     spec.q_norm = host_tensor(qc.q_norm, {D});
     spec.k_norm = host_tensor(qc.k_norm, {D});
@@ -96,6 +116,10 @@ void check_case(KvDType t, int32_t T, int32_t Hq, int32_t Hkv, int32_t D, int32_
                     host_tensor(qc.positions, {T}), host_tensor(slots, {T}), cache.layer,
                     host_tensor(q_out, {T, int64_t(Hq) * D}));
   testing::QkvReference ref = testing::reference_qkv(qc, 1e-6);
+  if (rotate) {  // q out and stored K are R times the unrotated ones; V is stored as given
+    rotate_rows(ref.q, D);
+    rotate_rows(ref.k, D);
+  }
   ASSERT_FALSE(testing::has_non_finite(q_out));
   ASSERT_LT(testing::max_abs_error(q_out, ref.q), 2e-5);
 
@@ -150,6 +174,46 @@ TEST(QkvRopeStore, ShapesAndLengths) {
         for (int32_t D : {64, 128})
           check_case(ratio == 4 ? KvDType::INT8 : KvDType::F32, T, 8, 8 / ratio, D, bs, true,
                      seed++);
+}
+
+TEST(QkvRopeStore, RotatedQkIsTheRotationOfTheUnrotated) {
+  uint64_t seed = 300;
+  for (KvDType t : kAll)
+    for (int32_t D : {8, 32, 64, 128})
+      for (bool norm : {false, true}) check_case(t, 19, 4, 2, D, 16, norm, seed++, true);
+}
+
+TEST(QkvRopeStore, RotatedQOutEqualsKvRotateOfPlainQOut) {
+  const int32_t T = 5, Hq = 4, Hkv = 1, D = 32;
+  QkvCase qc = make_qkv_case(T, Hq, Hkv, D, true, 1e4, 9);
+  QkvSpec spec{Hq, Hkv, D, host_tensor(qc.q_norm, {D}), host_tensor(qc.k_norm, {D}), 1e-6f,
+               host_tensor(qc.inv_freq, {D / 2})};
+  std::vector<int64_t> slots(size_t(T), -1);
+  std::vector<float> plain(size_t(T) * Hq * D), rotated(plain.size());
+  Cache cache = make_cache(KvDType::INT8, 1, 16, Hkv, D);
+  for (bool rotate : {false, true}) {
+    spec.rotate_qk = rotate;
+    CpuBackend().qkv_rope_store(host_tensor(qc.qkv, {T, (Hq + 2 * Hkv) * D}), spec,
+                                host_tensor(qc.positions, {T}), host_tensor(slots, {T}),
+                                cache.layer, host_tensor(rotate ? rotated : plain, {T, Hq * D}));
+  }
+  for (int32_t r = 0; r < T * Hq; ++r) kv_rotate(plain.data() + size_t(r) * D, D);
+  for (size_t i = 0; i < plain.size(); ++i) EXPECT_EQ(rotated[i], plain[i]) << i;
+}
+
+TEST(QkvRopeStore, RotationNeedsPowerOfTwoHeadDim) {
+  QkvCase qc = make_qkv_case(2, 2, 1, 12, false, 1e4, 7);
+  Cache cache = make_cache(KvDType::INT8, 1, 16, 1, 12);
+  QkvSpec spec{2, 1, 12, {}, {}, 1e-6f, host_tensor(qc.inv_freq, {6})};
+  std::vector<int64_t> slots = {0, 1};
+  std::vector<float> q_out(2 * 24);
+  auto run = [&] {
+    CpuBackend().qkv_rope_store(host_tensor(qc.qkv, {2, 48}), spec, host_tensor(qc.positions, {2}),
+                                host_tensor(slots, {2}), cache.layer, host_tensor(q_out, {2, 24}));
+  };
+  EXPECT_NO_THROW(run());
+  spec.rotate_qk = true;
+  EXPECT_THROW(run(), Error);
 }
 
 TEST(QkvRopeStore, WithoutRope) {
