@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
     cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
                                    LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms, only_case);
   if (only_dtype.empty() || only_dtype == "int8")
-    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<4>, LoopConfig<16, 4, 0>,
+    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<3>, LoopConfig<16, 4, 0>,
                                    LoopConfig<16, 2, 0>>(
         "int8", reps, sms, only_case);
   return 0;

@@ -66,7 +66,7 @@ using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
 // loop), everything else (F32 models: exact FP32 math) on the CUDA-core loop.
 template <class T, KvDType KV, int MAXG>
 using ProductionLoop = std::conditional_t<KV == KvDType::INT8 && !std::is_same_v<T, float>,
-                                          Int8MmaLoop<3>, DefaultLoop<KV, MAXG>>;
+                                          Int8MmaLoop<4>, DefaultLoop<KV, MAXG>>;
 
 // Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
 // TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.

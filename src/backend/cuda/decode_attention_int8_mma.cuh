@@ -5,27 +5,30 @@
 // Why: the CUDA-core loop (decode_attention.cuh) spends G FMAs, a byte permute and an FADD on
 // every V element and G x 2 dp4a plus shuffles on every K word; ncu finds it issue-bound at ~3.2
 // TB/s while BF16 reaches ~4.3. Here a warp takes 16 tokens per iteration and the arithmetic
-// goes to the tensor cores:
-// - S = Q K^T with mma.sync m16n8k32 s8 x s8 -> s32: the stored K bytes are the B operand as
-//   loaded (no conversion), q is the A operand in the same two int8 levels as the dp4a loop
+// goes to the tensor cores, transposed so that no fragment carries padding (the query heads, at
+// most 8, are the mma's N side):
+// - S^T = K q^T with mma.sync m16n8k32 s8 x s8 -> s32: the stored K bytes are the A operand as
+//   loaded (no conversion), q the B operand in the same two int8 levels as the dp4a loop
 //   (q x scale ~= qscale x (254 hi + lo)), so the integer scores are exactly that loop's.
-// - O += P V with mma.sync m16n8k16 f16 x f16 -> f32: a V byte v becomes the FP16 1152 + v with
-//   one byte permute and one LOP3 per pair (0x64xx is 1024 + xx, xx = v ^ 0x80); the 1152 x
-//   sum(P) this adds is accumulated by one more mma against ones and subtracted at the end. P is
-//   p x v_scale x 2^e in FP16, 2^e fixed per CTA from its first token's v_scale so that P stays
-//   in FP16's normal range whatever the model's V magnitudes.
+// - O^T += V^T P^T with mma.sync m16n8k16 f16 x f16 -> f32: a V byte v becomes the FP16 1152 + v
+//   with one byte permute and one LOP3 per pair (0x64xx is 1024 + xx, xx = v ^ 0x80); the
+//   1152 x sum(P) this adds is accumulated by one more mma (ones x P^T) and subtracted at the
+//   end. P is p x v_scale x 2^e in FP16, 2^e fixed per warp from its first token's v_scale so
+//   that P stays in FP16's normal range whatever the model's V magnitudes.
 //
-// Fragment layouts (PTX mma, lane = 4 r + c). Rows of A are the G query heads (rows >= G and
-// 8..15 are zero, so only a0/a2 and c0/c1 carry data). The head dimension is permuted so that each
-// lane reads contiguous bytes: in S, k-step j's fragment words {c, c + 4} (A and B alike) are the
-// lane's bytes [c D/4, (c+1) D/4) words 2j and 2j + 1 of token r (tile 0) and 8 + r (tile 1);
-// in O, n-tile j's column n is the real dim n D/8 + j (a lane reads bytes [r D/8, (r+1) D/8) of
-// the V rows of tokens 2c, 2c+1, 2c+8, 2c+9, the tokens of its S outputs), so its c0/c1 are the
-// dims 2c D/8 + j and (2c+1) D/8 + j.
+// Fragment layouts (PTX mma, lane = 4 g + c). The head dimension is permuted so that each lane
+// reads contiguous bytes. In S^T, rows are the tokens g and g + 8, k-step j's fragment words
+// {c, c + 4} (A and B alike) are the lane's bytes [c D/4, (c+1) D/4) words 2j and 2j + 1, and
+// the lane's outputs are heads 2c, 2c + 1 of its two tokens. In O^T, the k side is the tokens
+// 2c, 2c+1, 2c+8, 2c+9 (a lane reads bytes [g D/8, (g+1) D/8) of their V rows; P^T of head g
+// for them comes from the S^T lanes by four shuffles), m-tile t's rows g and g + 8 are the real
+// dims g D/8 + 2t and g D/8 + 2t + 1, and the lane's outputs are heads 2c and 2c + 1, the heads of
+// its own softmax state.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cfloat>
+#include <type_traits>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/decode_attention_common.cuh"
@@ -34,7 +37,7 @@
 namespace nanovllm::cuda::decode_detail {
 
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
-// register budget (3: <= 168 per thread, 4: <= 128, spilling a little).
+// register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
 template <int MIN_CTAS_>
 struct Int8MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
@@ -46,24 +49,22 @@ constexpr bool is_int8_mma_loop = false;
 template <int N>
 constexpr bool is_int8_mma_loop<Int8MmaLoop<N>> = true;
 
-// c0, c1 += (A x B) rows 0-7, int8 operands (m16n8k32); A's rows 8-15 are zero.
-__device__ __forceinline__ void mma_s8_rows0to7(int& c0, int& c1, uint32_t a0, uint32_t a2,
-                                                uint32_t b0, uint32_t b1) {
-  [[maybe_unused]] int d2, d3;
+// c += A x B, int8 operands (m16n8k32), s32 accumulation.
+__device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                       uint32_t a3, uint32_t b0, uint32_t b1) {
   asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%10,%10};\n"
-      : "+r"(c0), "+r"(c1), "=r"(d2), "=r"(d3)
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "r"(0));
+      "{%0,%1,%2,%3};\n"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// c0, c1 += (A x B) rows 0-7, FP16 operands, FP32 accumulation (m16n8k16).
-__device__ __forceinline__ void mma_f16_rows0to7(float& c0, float& c1, uint32_t a0, uint32_t a2,
-                                                 uint32_t b0, uint32_t b1) {
-  [[maybe_unused]] float d2, d3;
+// c += A x B, FP16 operands (m16n8k16), FP32 accumulation.
+__device__ __forceinline__ void mma_f16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
   asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%10,%10};\n"
-      : "+f"(c0), "+f"(c1), "=f"(d2), "=f"(d3)
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f));
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 // Byte b of x and byte b of y (INT8 values v) as the FP16 pair (1152 + v_x, 1152 + v_y): one
@@ -106,17 +107,18 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     decode_attention_int8_mma_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
                                      T* __restrict__ out) {
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
-  static_assert(MAXG <= 8, "query heads are the rows 0-7 of the mma");
-  constexpr int KW = D / 16;      // K words per lane and token
-  constexpr int VW = D / 32;      // V words per lane and token
-  constexpr int NT = D / 8;       // n-tiles of O (one per V byte of the lane)
+  static_assert(MAXG <= 8, "query heads are the mma's 8 columns");
+  constexpr int KW = D / 16;  // K words per lane and token (bytes [c D/4, (c+1) D/4))
+  constexpr int VB = D / 8;   // V bytes per lane and token (bytes [g D/8, (g+1) D/8))
+  constexpr int MT = D / 16;  // m-tiles of O^T
   constexpr int WT = Loop::WARP_TOKENS;
+  constexpr uint32_t kAll = 0xffffffffu;
   __shared__ float s_acc[kWarps][MAXG][D];
   __shared__ float s_ml[kWarps][MAXG][2];
 
   const int seq = blockIdx.z, kv_head = blockIdx.x, split = blockIdx.y;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int r = lane >> 2, c = lane & 3;
+  const int g = lane >> 2, c = lane & 3;
   const int G = a.group;
   const int ctx = a.context_lens[seq];
   const int per = split_tokens(ctx, a);
@@ -129,19 +131,19 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     return;
   }
 
-  // ---- q of head r, dims [c D/4, (c+1) D/4), x softmax scale, in two int8 levels ----
+  // ---- q of head g, dims [c D/4, (c+1) D/4), x softmax scale, in two int8 levels ----
   uint32_t qhi[KW], qlo[KW];
-  float qscale;  // score = qscale x (254 hi.k + lo.k) x k_scale
+  float qscale_e[2];  // score = qscale x (254 hi.k + lo.k) x k_scale, for heads 2c, 2c + 1
   {
     float qf[D / 4];
     float amax = 0.f;
 #pragma unroll
     for (int i = 0; i < D / 4; ++i) {
-      qf[i] = r < G ? to_f(q[(q_row + r) * D + c * (D / 4) + i]) * a.scale : 0.f;
+      qf[i] = g < G ? to_f(q[(q_row + g) * D + c * (D / 4) + i]) * a.scale : 0.f;
       amax = fmaxf(amax, fabsf(qf[i]));
     }
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+    amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
     const float unit = amax / 127.f;
     const float inv = amax > 0.f ? 127.f / amax : 0.f;
 #pragma unroll
@@ -158,142 +160,182 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       qhi[j] = hw;
       qlo[j] = lw;
     }
-    qscale = unit / 254.f * 1.4426950408889634f;  // scores in log2 units
+    const float qscale = unit / 254.f * 1.4426950408889634f;  // scores in log2 units
+    qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * c));
+    qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * c + 1));
   }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
   const char* kbase = static_cast<const char*>(kv.k) + int64_t(kv_head) * D + c * (D / 4);
-  const char* vbase = static_cast<const char*>(kv.v) + int64_t(kv_head) * D + r * (D / 8);
-  const int64_t stride = int64_t(kv.num_kv_heads) * D;  // bytes per slot
+  const char* vbase = static_cast<const char*>(kv.v) + int64_t(kv_head) * D + g * VB;
+  const int hkv = kv.num_kv_heads;
+  const int64_t stride = int64_t(hkv) * D;  // bytes per slot
   const int bs = kv.block_size;
-  // A warp's 16 tokens start at a multiple of 16, so they share one cache block when 16 | bs.
-  const bool one_block = bs % WT == 0;
   auto slot_of = [&](int pos) {
     const uint32_t blk = a.block_size.quotient(uint32_t(pos));
     return int64_t(table[blk]) * bs + a.block_size.remainder(uint32_t(pos), blk);
   };
-  auto scale_at = [&](const float* s, int64_t slot) {
-    return __ldcs(s + slot * kv.num_kv_heads + kv_head);
-  };
+  const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's V tokens
+  // P^T of head g for tokens 2c, 2c + 8 lives in lane 4 (2c) + g / 2, for 2c + 1, 2c + 9 in the
+  // next row's lane; which of that lane's two heads: g & 1.
+  const int p_src0 = 4 * (2 * c) + g / 2, p_src1 = p_src0 + 4;
 
-  // P x 2^e stays in FP16's normal range: e from the CTA's first v_scale (2^e exact).
-  float vmul = 1.f;
-  if (begin < end) {
-    const float v0 = scale_at(kv.v_scale, slot_of(begin));
-    if (v0 > 0.f) {
-      int e;
-      frexpf(v0, &e);
-      vmul = ldexpf(1.f, -e);
-    }
-  }
-
-  float acc[NT][2];  // [n-tile j][c0, c1]: O[head r][dims 2c D/8 + j, (2c+1) D/8 + j], x 2^e, biased
-  float bias[2] = {0.f, 0.f};  // sum of P of head r (both columns of the ones tile)
+  float acc[MT][4];  // O^T [dims g D/8 + 2t, +1][heads 2c, 2c + 1], x 2^e, biased by 1152 sum(P)
+  float bias[4] = {0.f, 0.f, 0.f, 0.f};  // sum(P) of heads 2c, 2c + 1 (c0/c2, c1/c3)
 #pragma unroll
-  for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = 0.f;
-  float m2 = -FLT_MAX;  // running max of head r (log2 units); finite: exp2(m2 - m_new) stays 1
-  float lsum = 0.f;     // this lane's share of head r's running sum
-  const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's S / P / V tokens
+  for (int t = 0; t < MT; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
+  float m2[2] = {-FLT_MAX, -FLT_MAX};  // running max of heads 2c, 2c + 1 (log2 units; finite)
+  float lsum[2] = {0.f, 0.f};          // this lane's share of their running sums
+  float vmul = 0.f;                    // 2^e (0: not chosen yet, the warp has seen no token)
 
-#pragma unroll 1
-  for (int t0 = begin + warp * WT; t0 < end; t0 += Loop::STEP) {
-    int64_t base = 0;  // slot of token t0 + i is base + i when one_block
-    if (one_block) base = slot_of(t0);
-    auto slot = [&](int i) { return one_block ? base + i : slot_of(t0 + i); };
-
-    uint32_t kw[2][KW];  // tokens r, 8 + r
+  // One warp iteration over tokens [t0, t0 + 16). FULL: all of them attended and in one cache
+  // block (no per-token checks or lookups); otherwise each token is checked and looked up.
+  auto iteration = [&](auto full, int t0) {
+    constexpr bool FULL = decltype(full)::value;
+    uint32_t kw[2][KW];          // tokens g, g + 8
+    uint32_t vw[4][VB / 4];      // tokens vtok
+    float ks[2], vs[2];          // scales of tokens g, g + 8
+    bool valid[2];
+    if constexpr (FULL) {
+      const int64_t base = slot_of(t0);  // slot of token t0 + i is base + i
+      const char* kp = kbase + base * stride;
+      const char* vp = vbase + base * stride;
+      const int64_t sp = base * hkv + kv_head;
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      if (t0 + 8 * i + r < end) {
-        load_words<KW>(kbase + slot(8 * i + r) * stride, kw[i]);
-      } else {
+      for (int i = 0; i < 2; ++i) {
+        load_words<KW>(kp + (g + 8 * i) * stride, kw[i]);
+        ks[i] = __ldcs(kv.k_scale + sp + (g + 8 * i) * hkv);
+        vs[i] = __ldcs(kv.v_scale + sp + (g + 8 * i) * hkv);
+        valid[i] = true;
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vp + vtok[i] * stride, vw[i]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int pos = t0 + g + 8 * i;
+        valid[i] = pos < end;
 #pragma unroll
         for (int w = 0; w < KW; ++w) kw[i][w] = 0u;
+        ks[i] = vs[i] = 0.f;
+        if (valid[i]) {
+          const int64_t sl = slot_of(pos);
+          load_words<KW>(kbase + sl * stride, kw[i]);
+          ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
+          vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int pos = t0 + vtok[i];
+#pragma unroll
+        for (int w = 0; w < VB / 4; ++w) vw[i][w] = 0u;
+        if (pos < end) load_words<VB / 4>(vbase + slot_of(pos) * stride, vw[i]);
       }
     }
-    uint32_t vw[4][VW];
-    float ks[4], vs[4];
-    bool valid[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      valid[i] = t0 + vtok[i] < end;
-      if (valid[i]) {
-        const int64_t s = slot(vtok[i]);
-        load_words<VW>(vbase + s * stride, vw[i]);
-        ks[i] = scale_at(kv.k_scale, s);
-        vs[i] = scale_at(kv.v_scale, s);
-      } else {
-#pragma unroll
-        for (int w = 0; w < VW; ++w) vw[i][w] = 0u;
-        ks[i] = vs[i] = 0.f;
-      }
+    // P x 2^e stays in FP16's normal range: e from the v_scale of the warp's first token (lane
+    // 0's token t0), fixed from then on (2^e exact; the acc is unscaled once at the end).
+    if (vmul == 0.f) {
+      const float v0 = __shfl_sync(kAll, vs[0], 0);
+      int e = 0;
+      if (v0 > 0.f) frexpf(v0, &e);
+      vmul = ldexpf(1.f, -e);
     }
 
-    // ---- S = Q K^T: two n-tiles of 8 tokens, D/32 k-steps, q's two levels ----
-    int shi[2][2] = {{0, 0}, {0, 0}}, slo[2][2] = {{0, 0}, {0, 0}};
+    // ---- S^T = K q^T: tokens g, g + 8 (rows) x heads 2c, 2c + 1, both q levels ----
+    int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int j = 0; j < D / 32; ++j) {
+      mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+      mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
+    }
+
+    // ---- online softmax of heads 2c, 2c + 1 over the 16 tokens (8 lanes share each) ----
+    float x[2][2];  // [token g, g + 8][head 2c, 2c + 1]
 #pragma unroll
     for (int i = 0; i < 2; ++i)
 #pragma unroll
-      for (int j = 0; j < D / 32; ++j) {
-        mma_s8_rows0to7(shi[i][0], shi[i][1], qhi[2 * j], qhi[2 * j + 1], kw[i][2 * j], kw[i][2 * j + 1]);
-        mma_s8_rows0to7(slo[i][0], slo[i][1], qlo[2 * j], qlo[2 * j + 1], kw[i][2 * j], kw[i][2 * j + 1]);
+      for (int e = 0; e < 2; ++e)
+        x[i][e] = valid[i] ? float(shi[2 * i + e] * 254 + slo[2 * i + e]) * (qscale_e[e] * ks[i])
+                           : -INFINITY;
+    float p[2][2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float mx = fmaxf(x[0][e], x[1][e]);
+      mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 4));
+      mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 8));
+      mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 16));
+      if (mx > m2[e]) {
+        const float factor = exp2f(m2[e] - mx);
+        m2[e] = mx;
+        lsum[e] *= factor;
+        bias[e] *= factor;
+        bias[e + 2] *= factor;
+#pragma unroll
+        for (int t = 0; t < MT; ++t) {
+          acc[t][e] *= factor;
+          acc[t][e + 2] *= factor;
+        }
       }
-
-    // ---- online softmax of head r over the 16 tokens (the 4 lanes of a row share it) ----
-    float x[4];
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int d = shi[k >> 1][k & 1] * 254 + slo[k >> 1][k & 1];
-      x[k] = valid[k] ? float(d) * (qscale * ks[k]) : -INFINITY;
-    }
-    float mx = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    if (mx > m2) {
-      const float factor = exp2f(m2 - mx);
-      m2 = mx;
-      lsum *= factor;
-      bias[0] *= factor;
-      bias[1] *= factor;
-#pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        acc[j][0] *= factor;
-        acc[j][1] *= factor;
+      for (int i = 0; i < 2; ++i) {
+        p[i][e] = exp2f(x[i][e] - m2[e]);  // 0 for an invalid token
+        lsum[e] += p[i][e];
       }
     }
-    float p[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      p[k] = exp2f(x[k] - m2);  // 0 for an invalid token
-      lsum += p[k];
-    }
-    // P as the A fragment: a0 = tokens 2c, 2c+1; a2 = tokens 2c+8, 2c+9 (zero for rows >= G)
-    const uint32_t pa0 = r < G ? pack_half2(p[0] * vs[0] * vmul, p[1] * vs[1] * vmul) : 0u;
-    const uint32_t pa2 = r < G ? pack_half2(p[2] * vs[2] * vmul, p[3] * vs[3] * vmul) : 0u;
-    mma_f16_rows0to7(bias[0], bias[1], pa0, pa2, 0x3C003C00u, 0x3C003C00u);  // x ones
+    // P^T as the B fragment: lane (g, c) needs head g at tokens 2c, 2c+1 (b0), 2c+8, 2c+9 (b1).
+    const uint32_t own0 = pack_half2(p[0][0] * vs[0] * vmul, p[1][0] * vs[1] * vmul);  // head 2c
+    const uint32_t own1 = pack_half2(p[0][1] * vs[0] * vmul, p[1][1] * vs[1] * vmul);  // 2c + 1
+    const uint32_t from0_h0 = __shfl_sync(kAll, own0, p_src0), from0_h1 = __shfl_sync(kAll, own1, p_src0);
+    const uint32_t from1_h0 = __shfl_sync(kAll, own0, p_src1), from1_h1 = __shfl_sync(kAll, own1, p_src1);
+    const uint32_t t_even = g < G ? ((g & 1) ? from0_h1 : from0_h0) : 0u;  // tokens 2c, 2c + 8
+    const uint32_t t_odd = g < G ? ((g & 1) ? from1_h1 : from1_h0) : 0u;   // 2c + 1, 2c + 9
+    const uint32_t pb0 = __byte_perm(t_even, t_odd, 0x5410u);  // tokens 2c, 2c + 1
+    const uint32_t pb1 = __byte_perm(t_even, t_odd, 0x7632u);  // tokens 2c + 8, 2c + 9
+    constexpr uint32_t kOnes = 0x3C003C00u;
+    mma_f16(bias, kOnes, kOnes, kOnes, kOnes, pb0, pb1);
 
-    // ---- O += P V: n-tile j is byte j of this lane's V bytes ----
+    // ---- O^T += V^T P^T: m-tile t is bytes 2t (row g) and 2t + 1 (row g + 8) of the V rows ----
 #pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      const int w = j / 4, b = j % 4;
-      mma_f16_rows0to7(acc[j][0], acc[j][1], pa0, pa2, int8_pair_biased_half2(vw[0][w], vw[1][w], b),
-                       int8_pair_biased_half2(vw[2][w], vw[3][w], b));
+    for (int t = 0; t < MT; ++t) {
+      const int w = (2 * t) / 4, b = (2 * t) % 4;
+      mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b),
+              int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1),
+              int8_pair_biased_half2(vw[2][w], vw[3][w], b),
+              int8_pair_biased_half2(vw[2][w], vw[3][w], b + 1), pb0, pb1);
     }
+  };
+
+  // A warp's 16 tokens start at a multiple of 16, so they share one cache block when 16 | bs.
+  int t0 = begin + warp * WT;
+  if (bs % WT == 0) {
+#pragma unroll 1
+    for (; t0 + WT <= end; t0 += Loop::STEP) iteration(std::true_type{}, t0);
   }
+#pragma unroll 1
+  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0);
 
-  // ---- this warp's state of head r into shared memory (real dims), then the common merge ----
-  lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
-  lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
-  if (r < G) {
-    const float unmul = 1.f / vmul;  // a power of two: exact
+  // ---- this warp's state of heads 2c, 2c + 1 into shared memory (real dims), then the merge ----
 #pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      s_acc[warp][r][2 * c * (D / 8) + j] = (acc[j][0] - 1152.f * bias[0]) * unmul;
-      s_acc[warp][r][(2 * c + 1) * (D / 8) + j] = (acc[j][1] - 1152.f * bias[1]) * unmul;
-    }
-    if (c == 0) {
-      s_ml[warp][r][0] = m2 * 0.6931471805599453f;  // natural-log units, as the merge expects
-      s_ml[warp][r][1] = lsum;
+  for (int e = 0; e < 2; ++e) {
+    lsum[e] += __shfl_xor_sync(kAll, lsum[e], 4);
+    lsum[e] += __shfl_xor_sync(kAll, lsum[e], 8);
+    lsum[e] += __shfl_xor_sync(kAll, lsum[e], 16);
+  }
+  const float unmul = vmul > 0.f ? 1.f / vmul : 1.f;  // a power of two: exact
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    const int h = 2 * c + e;
+    if (h < G) {
+#pragma unroll
+      for (int t = 0; t < MT; ++t) {
+        s_acc[warp][h][g * VB + 2 * t] = (acc[t][e] - 1152.f * bias[e]) * unmul;
+        s_acc[warp][h][g * VB + 2 * t + 1] = (acc[t][e + 2] - 1152.f * bias[e + 2]) * unmul;
+      }
+      if (g == 0) {
+        s_ml[warp][h][0] = m2[e] * 0.6931471805599453f;  // natural-log units, as the merge expects
+        s_ml[warp][h][1] = lsum[e];
+      }
     }
   }
   __syncthreads();
