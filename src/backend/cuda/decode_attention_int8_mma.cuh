@@ -176,6 +176,11 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     return int64_t(table[blk]) * bs + a.block_size.remainder(uint32_t(pos), blk);
   };
   const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's V tokens
+  // Loop-invariant offsets of this lane's rows from a block's first slot: K rows of tokens g,
+  // g + 8, V rows of the vtok tokens (bytes), scales of tokens g, g + 8 (floats).
+  const int64_t k_off[2] = {g * stride, (g + 8) * stride};
+  const int64_t v_off[4] = {vtok[0] * stride, vtok[1] * stride, vtok[2] * stride, vtok[3] * stride};
+  const int s_off[2] = {g * hkv, (g + 8) * hkv};
   // P^T of head g for tokens 2c, 2c + 8 lives in lane 4 (2c) + g / 2, for 2c + 1, 2c + 9 in the
   // next row's lane; which of that lane's two heads: g & 1.
   const int p_src0 = 4 * (2 * c) + g / 2, p_src1 = p_src0 + 4;
@@ -198,18 +203,17 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     bool valid[2];
     if constexpr (FULL) {
       const int64_t base = slot_of(t0);  // slot of token t0 + i is base + i
-      const char* kp = kbase + base * stride;
-      const char* vp = vbase + base * stride;
+      const int64_t row = base * stride;
       const int64_t sp = base * hkv + kv_head;
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        load_words<KW>(kp + (g + 8 * i) * stride, kw[i]);
-        ks[i] = __ldcs(kv.k_scale + sp + (g + 8 * i) * hkv);
-        vs[i] = __ldcs(kv.v_scale + sp + (g + 8 * i) * hkv);
+        load_words<KW>(kbase + row + k_off[i], kw[i]);
+        ks[i] = __ldcs(kv.k_scale + sp + s_off[i]);
+        vs[i] = __ldcs(kv.v_scale + sp + s_off[i]);
         valid[i] = true;
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vp + vtok[i] * stride, vw[i]);
+      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vbase + row + v_off[i], vw[i]);
     } else {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
