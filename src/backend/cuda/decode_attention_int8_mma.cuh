@@ -178,8 +178,10 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's V tokens
   // Loop-invariant offsets of this lane's rows from a block's first slot: K rows of tokens g,
   // g + 8, V rows of the vtok tokens (bytes), scales of tokens g, g + 8 (floats).
-  const int64_t k_off[2] = {g * stride, (g + 8) * stride};
-  const int64_t v_off[4] = {vtok[0] * stride, vtok[1] * stride, vtok[2] * stride, vtok[3] * stride};
+  // (32-bit: 16 slots of a few KB; one register each under the 128-register budget)
+  const int32_t k_off[2] = {int32_t(g * stride), int32_t((g + 8) * stride)};
+  const int32_t v_off[4] = {int32_t(vtok[0] * stride), int32_t(vtok[1] * stride),
+                            int32_t(vtok[2] * stride), int32_t(vtok[3] * stride)};
   const int s_off[2] = {g * hkv, (g + 8) * hkv};
   // P^T of head g for tokens 2c, 2c + 8 lives in lane 4 (2c) + g / 2, for 2c + 1, 2c + 9 in the
   // next row's lane; which of that lane's two heads: g & 1.
@@ -195,14 +197,17 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 
   // One warp iteration over tokens [t0, t0 + 16). FULL: all of them attended and in one cache
   // block (no per-token checks or lookups); otherwise each token is checked and looked up.
-  auto iteration = [&](auto full, int t0) {
+  // FULL takes the cache block id of t0 (looked up an iteration ahead).
+  auto iteration = [&](auto full, int t0, int32_t block_id) {
     constexpr bool FULL = decltype(full)::value;
     uint32_t kw[2][KW];          // tokens g, g + 8
     uint32_t vw[4][VB / 4];      // tokens vtok
     float ks[2], vs[2];          // scales of tokens g, g + 8
     bool valid[2];
     if constexpr (FULL) {
-      const int64_t base = slot_of(t0);  // slot of token t0 + i is base + i
+      // slot of token t0 + i is base + i
+      const uint32_t blk = a.block_size.quotient(uint32_t(t0));
+      const int64_t base = int64_t(block_id) * bs + a.block_size.remainder(uint32_t(t0), blk);
       const int64_t row = base * stride;
       const int64_t sp = base * hkv + kv_head;
 #pragma unroll
@@ -313,11 +318,19 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   // A warp's 16 tokens start at a multiple of 16, so they share one cache block when 16 | bs.
   int t0 = begin + warp * WT;
   if (bs % WT == 0) {
+    // The next iteration's block-table entry is read one iteration early, so that the data
+    // loads do not wait for a table lookup first.
+    int32_t next_block = t0 + WT <= end ? table[a.block_size.quotient(uint32_t(t0))] : 0;
 #pragma unroll 1
-    for (; t0 + WT <= end; t0 += Loop::STEP) iteration(std::true_type{}, t0);
+    for (; t0 + WT <= end; t0 += Loop::STEP) {
+      const int32_t block_id = next_block;
+      const int tn = t0 + Loop::STEP;
+      if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
+      iteration(std::true_type{}, t0, block_id);
+    }
   }
 #pragma unroll 1
-  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0);
+  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0);
 
   // ---- this warp's state of heads 2c, 2c + 1 into shared memory (real dims), then the merge ----
 #pragma unroll
