@@ -210,23 +210,7 @@ __device__ __forceinline__ void load_query(ThreadSoftmax<VEC, MAXG>& st, const T
     if constexpr (KV == KvDType::INT8) {
 #pragma unroll
       for (int o = TPT / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      const float unit = amax / 127.f;                   // one step of hi
-      const float inv = amax > 0.f ? 127.f / amax : 0.f;  // 1 / unit
-#pragma unroll
-      for (int j = 0; j < VEC / 4; ++j) {
-        uint32_t hw = 0u, lw = 0u;
-#pragma unroll
-        for (int b = 0; b < 4; ++b) {
-          const float x = qf[4 * j + b];
-          const float hi = fminf(fmaxf(rintf(x * inv), -127.f), 127.f);
-          const float lo = fminf(fmaxf(rintf((x - hi * unit) * inv * 254.f), -127.f), 127.f);
-          hw |= (uint32_t(int(hi)) & 0xffu) << (8 * b);
-          lw |= (uint32_t(int(lo)) & 0xffu) << (8 * b);
-        }
-        st.qhi[g][j] = int32_t(hw);
-        st.qlo[g][j] = int32_t(lw);
-      }
-      st.qscale[g] = unit / 254.f;
+      st.qscale[g] = split_query_int8<VEC>(qf, amax, st.qhi[g], st.qlo[g]);
     }
 #pragma unroll
     for (int i = 0; i < VEC; ++i) st.acc[g][i] = 0.f;

@@ -30,6 +30,32 @@ struct DecodeArgs {
   int32_t* split_counters;  // [B, Hkv], zero at rest: splits of a (sequence, head) done so far
 };
 
+// q (already x softmax scale) in two int8 levels for exact dp4a / int8-mma scores against INT8
+// keys: x ~= unit / 254 x (254 hi + lo), unit = amax / 127, amax the head's max|x| (>= every
+// |x[i]|), exact to 1/64516 of amax (finer than the BF16/F16 q itself). N values, 4 to a word
+// (byte b of word j is element 4j + b). Returns unit / 254, the factor of an integer score.
+template <int N, class Word>
+__device__ __forceinline__ float split_query_int8(const float (&x)[N], float amax,
+                                                  Word (&hi)[N / 4], Word (&lo)[N / 4]) {
+  const float unit = amax / 127.f;                    // one step of hi
+  const float inv = amax > 0.f ? 127.f / amax : 0.f;  // 1 / unit
+#pragma unroll
+  for (int j = 0; j < N / 4; ++j) {
+    uint32_t hw = 0u, lw = 0u;
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      const float v = x[4 * j + b];
+      const float h = fminf(fmaxf(rintf(v * inv), -127.f), 127.f);
+      const float l = fminf(fmaxf(rintf((v - h * unit) * inv * 254.f), -127.f), 127.f);
+      hw |= (uint32_t(int(h)) & 0xffu) << (8 * b);
+      lw |= (uint32_t(int(l)) & 0xffu) << (8 * b);
+    }
+    hi[j] = Word(hw);
+    lo[j] = Word(lw);
+  }
+  return unit / 254.f;
+}
+
 // Tokens of each split of a context of ctx tokens (the last split may get fewer, later ones none).
 __device__ __forceinline__ int split_tokens(int ctx, const DecodeArgs& a) {
   const int per = (ctx + a.num_splits - 1) / a.num_splits;

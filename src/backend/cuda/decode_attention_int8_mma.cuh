@@ -144,23 +144,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     }
     amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
     amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
-    const float unit = amax / 127.f;
-    const float inv = amax > 0.f ? 127.f / amax : 0.f;
-#pragma unroll
-    for (int j = 0; j < KW; ++j) {
-      uint32_t hw = 0u, lw = 0u;
-#pragma unroll
-      for (int b = 0; b < 4; ++b) {
-        const float x = qf[4 * j + b];
-        const float hi = fminf(fmaxf(rintf(x * inv), -127.f), 127.f);
-        const float lo = fminf(fmaxf(rintf((x - hi * unit) * inv * 254.f), -127.f), 127.f);
-        hw |= (uint32_t(int(hi)) & 0xffu) << (8 * b);
-        lw |= (uint32_t(int(lo)) & 0xffu) << (8 * b);
-      }
-      qhi[j] = hw;
-      qlo[j] = lw;
-    }
-    const float qscale = unit / 254.f * 1.4426950408889634f;  // scores in log2 units
+    // scores in log2 units
+    const float qscale = split_query_int8<D / 4>(qf, amax, qhi, qlo) * 1.4426950408889634f;
     qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * c));
     qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * c + 1));
   }
