@@ -1,5 +1,6 @@
 // Decode attention in isolation on the GPU: loop variants (elements per thread and load, tokens
-// per iteration, CTAs per SM forced through the register budget) and split policies (min_waves
+// per iteration, CTAs per SM forced through the register budget; for INT8 the tensor-core kernel,
+// production under BF16 activations, against the CUDA-core loop) and split policies (min_waves
 // 1, 2, 4) for BF16 and INT8 KV at Qwen3-0.6B's attention shape (8 KV heads x 128, G = 2), on a
 // W1-like batch (256 x 1024 tokens, cache blocks of 256 and of 16 tokens, and contexts spread
 // over 100-2048 as W1's are mid-run), a half batch and W3's (32 x 4096, split). Prints time per
