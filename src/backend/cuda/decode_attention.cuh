@@ -230,19 +230,12 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   __shared__ float s_acc[kWarps][MAXG][D];  // each warp's merged acc
   __shared__ float s_ml[kWarps][MAXG][2];   // each warp's (max, sum)
 
-  const int seq = blockIdx.z, kv_head = blockIdx.x, split = blockIdx.y;
+  const CtaWork w = cta_work(a);
+  if (empty_split_done<T, D>(w, a, out)) return;
+  const int seq = w.seq, kv_head = w.kv_head, split = w.split, ctx = w.ctx, end = w.end;
+  const int64_t q_row = w.q_row;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int G = a.group;
-  const int ctx = a.context_lens[seq];
-  const int per = split_tokens(ctx, a);
-  const int begin = split * per;
-  const int end = min(ctx, begin + per);
-  const int64_t q_row = int64_t(seq) * a.num_heads + int64_t(kv_head) * G;  // first q head of the group
-  if (a.num_splits > 1 && begin >= end) {  // nothing to attend; an empty context outputs zeros
-    if (ctx == 0 && split == 0)
-      for (int idx = threadIdx.x; idx < G * D; idx += kThreads) out[q_row * D + idx] = from_f<T>(0.f);
-    return;
-  }
 
   const int grp = tid / TPT;         // this thread's token group
   const int e0 = (tid % TPT) * VEC;  // its VEC elements of the head vector
@@ -254,9 +247,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const char* kbase = static_cast<const char*>(kv.k) + int64_t(kv_head) * head_bytes + e0 * kv_elem_bits<KV>() / 8;
   const char* vbase = static_cast<const char*>(kv.v) + int64_t(kv_head) * head_bytes + e0 * kv_elem_bits<KV>() / 8;
   const int64_t slot_stride = int64_t(kv.num_kv_heads) * head_bytes;
-  const int bs = kv.block_size;
 
-  for (int t0 = begin; t0 < end; t0 += STEP) {
+  for (int t0 = w.begin; t0 < end; t0 += STEP) {
     KvRaw<ROW_BYTES> kraw[U], vraw[U];
     float ks[U], vs[U];
     bool valid[U];
@@ -266,8 +258,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       valid[u] = pos < end;
       ks[u] = vs[u] = 1.f;
       if (valid[u]) {
-        const uint32_t block = a.block_size.quotient(uint32_t(pos));
-        const int64_t slot = int64_t(table[block]) * bs + a.block_size.remainder(uint32_t(pos), block);
+        const int64_t slot = slot_of(a, table, pos);
         kraw[u] = kv_load_raw<ROW_BYTES>(kbase + slot * slot_stride);
         vraw[u] = kv_load_raw<ROW_BYTES>(vbase + slot * slot_stride);
         if constexpr (kv_is_quantized(KV)) {

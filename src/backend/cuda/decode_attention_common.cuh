@@ -68,6 +68,47 @@ __device__ __forceinline__ int live_splits(int ctx, const DecodeArgs& a) {
   return min(a.num_splits, (ctx + per - 1) / per);
 }
 
+// What one CTA of the grid (Hkv, S, B) attends: its sequence, KV head and split, the split's
+// token range [begin, end) of the sequence's ctx tokens, and q_row, the first q head of the group
+// (rows of q / out [B, Hq, D]).
+struct CtaWork {
+  int seq, kv_head, split, ctx, begin, end;
+  int64_t q_row;
+};
+
+__device__ __forceinline__ CtaWork cta_work(const DecodeArgs& a) {
+  CtaWork w;
+  w.seq = blockIdx.z;
+  w.kv_head = blockIdx.x;
+  w.split = blockIdx.y;
+  w.ctx = a.context_lens[w.seq];
+  const int per = split_tokens(w.ctx, a);
+  w.begin = w.split * per;
+  w.end = min(w.ctx, w.begin + per);
+  w.q_row = int64_t(w.seq) * a.num_heads + int64_t(w.kv_head) * a.group;
+  return w;
+}
+
+// True when a split has nothing to attend and its CTA is done: it exits at once (the last live
+// split merges without it), except that split 0 of an empty context writes its zero output.
+// With one split the CTA always runs (an empty context then outputs zeros through the merge).
+template <class T, int D>
+__device__ __forceinline__ bool empty_split_done(const CtaWork& w, const DecodeArgs& a,
+                                                 T* __restrict__ out) {
+  if (a.num_splits == 1 || w.begin < w.end) return false;
+  if (w.ctx == 0 && w.split == 0)
+    for (int idx = threadIdx.x; idx < a.group * D; idx += kThreads)
+      out[w.q_row * D + idx] = from_f<T>(0.f);
+  return true;
+}
+
+// Cache slot of token pos of a sequence whose block-table row is table.
+__device__ __forceinline__ int64_t slot_of(const DecodeArgs& a, const int32_t* table, int pos) {
+  const uint32_t block = a.block_size.quotient(uint32_t(pos));
+  return int64_t(table[block]) * a.block_size.divisor +
+         a.block_size.remainder(uint32_t(pos), block);
+}
+
 // Called by every thread of a split's CTA once its partials are written: the last live split of
 // the (sequence, KV head) to arrive merges all of them into out [B, Hq, D] (no reduction kernel)
 // and resets the counter for the next launch (a replayed graph reuses it).

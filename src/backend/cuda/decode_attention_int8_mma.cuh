@@ -116,20 +116,14 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   __shared__ float s_acc[kWarps][MAXG][D];
   __shared__ float s_ml[kWarps][MAXG][2];
 
-  const int seq = blockIdx.z, kv_head = blockIdx.x, split = blockIdx.y;
+  const CtaWork work = cta_work(a);
+  if (empty_split_done<T, D>(work, a, out)) return;
+  const int seq = work.seq, kv_head = work.kv_head, split = work.split, ctx = work.ctx;
+  const int begin = work.begin, end = work.end;
+  const int64_t q_row = work.q_row;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, c = lane & 3;
   const int G = a.group;
-  const int ctx = a.context_lens[seq];
-  const int per = split_tokens(ctx, a);
-  const int begin = split * per;
-  const int end = min(ctx, begin + per);
-  const int64_t q_row = int64_t(seq) * a.num_heads + int64_t(kv_head) * G;
-  if (a.num_splits > 1 && begin >= end) {
-    if (ctx == 0 && split == 0)
-      for (int idx = threadIdx.x; idx < G * D; idx += kThreads) out[q_row * D + idx] = from_f<T>(0.f);
-    return;
-  }
 
   // ---- q of head g, dims [c D/4, (c+1) D/4), x softmax scale, in two int8 levels ----
   uint32_t qhi[KW], qlo[KW];
@@ -156,10 +150,6 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int hkv = kv.num_kv_heads;
   const int64_t stride = int64_t(hkv) * D;  // bytes per slot
   const int bs = kv.block_size;
-  auto slot_of = [&](int pos) {
-    const uint32_t blk = a.block_size.quotient(uint32_t(pos));
-    return int64_t(table[blk]) * bs + a.block_size.remainder(uint32_t(pos), blk);
-  };
   const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's V tokens
   // Loop-invariant offsets of this lane's rows from a block's first slot: K rows of tokens g,
   // g + 8, V rows of the vtok tokens (bytes), scales of tokens g, g + 8 (floats).
@@ -213,7 +203,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
         for (int w = 0; w < KW; ++w) kw[i][w] = 0u;
         ks[i] = vs[i] = 0.f;
         if (valid[i]) {
-          const int64_t sl = slot_of(pos);
+          const int64_t sl = slot_of(a, table, pos);
           load_words<KW>(kbase + sl * stride, kw[i]);
           ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
           vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
@@ -224,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
         const int pos = t0 + vtok[i];
 #pragma unroll
         for (int w = 0; w < VB / 4; ++w) vw[i][w] = 0u;
-        if (pos < end) load_words<VB / 4>(vbase + slot_of(pos) * stride, vw[i]);
+        if (pos < end) load_words<VB / 4>(vbase + slot_of(a, table, pos) * stride, vw[i]);
       }
     }
     // P x 2^e stays in FP16's normal range: e from the v_scale of the warp's first token (lane
