@@ -8,6 +8,7 @@
 // loop's output.
 // Usage: decode_attention_bench [reps [bf16|int8 [case]]]   (defaults: 20 repetitions, both
 // dtypes, every case with every variant)
+//        decode_attention_bench reps splits   (forced split counts on few long sequences)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -71,7 +72,8 @@ struct Problem {
   int num_splits = 1;
   double kv_bytes = 0;
 
-  Problem(const Case& c, int resident, int min_waves) {
+  // forced_splits > 0: that many splits instead of the engine's policy (the split sweep).
+  Problem(const Case& c, int resident, int min_waves, int forced_splits = 0) {
     const int blocks_per_seq = (c.context + c.block_size - 1) / c.block_size;
     const int num_blocks = c.batch * blocks_per_seq;
     kv.dtype = KV;
@@ -117,7 +119,9 @@ struct Problem {
     check(cudaMalloc(&out, q_elems * 2), "out");
     check(cudaMalloc(&ref, q_elems * 2), "ref");
     fill_random<<<1024, 256>>>(reinterpret_cast<unsigned char*>(q), q_elems * 2, 5, true);
-    num_splits = decode_attention_splits(c.batch, kKvHeads, c.context, resident, min_waves);
+    num_splits = forced_splits > 0
+                     ? forced_splits
+                     : decode_attention_splits(c.batch, kKvHeads, c.context, resident, min_waves);
     const int64_t ws = decode_attention_workspace_floats(c.batch, kKvHeads * kGroup, kHeadDim, num_splits);
     if (ws) check(cudaMalloc(&workspace, ws * 4), "workspace");
     check(cudaMalloc(&counters, int64_t(c.batch) * kKvHeads * 4), "split counters");
@@ -177,7 +181,7 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
   const int64_t n = int64_t(c.batch) * kKvHeads * kGroup * kHeadDim;
   char loop[64];
   if constexpr (is_int8_mma_loop<Loop>)
-    std::snprintf(loop, sizeof loop, "tensor cores min_ctas %d", Loop::MIN_CTAS);
+    std::snprintf(loop, sizeof loop, "tensor cores %d ctas pf %d", Loop::MIN_CTAS, Loop::PREFETCH);
   else
     std::snprintf(loop, sizeof loop, "vec %2d unroll %d min_ctas %d", Loop::VEC, Loop::UNROLL,
                   Loop::MIN_CTAS);
@@ -213,6 +217,34 @@ void run_dtype(const char* kv_name, int reps, int sms, int only_case) {
   }
 }
 
+// The production loop at forced split counts on equal-context batches of few sequences (where
+// the split policy decides the time): which S the policy should pick, per dtype.
+template <KvDType KV, class... Loops>
+void sweep_splits(const char* kv_name, int reps, int sms) {
+  using Production = ProductionLoop<__nv_bfloat16, KV, kGroup>;
+  const Case cases[] = {{"32x4096", 32, 4096, 0, 16},
+                        {"32x4224", 32, 4224, 0, 16},
+                        {"64x2048", 64, 2048, 0, 16},
+                        {"128x1024", 128, 1024, 0, 16},
+                        {"16x8192", 16, 8192, 0, 16}};
+  const int resident = sms * ctas_per_sm<__nv_bfloat16, KV, kHeadDim, kGroup, Production>();
+  for (const Case& c : cases) {
+    for (int waves : {1, 2}) {
+      Problem<KV> p(c, resident, waves);
+      std::printf("policy waves %d: ", waves);
+      p.template launch<Production>(p.ref);
+      run_variant<KV, Production>(p, kv_name, c, reps);
+    }
+    for (int s : {1, 2, 3, 4, 5, 6, 8, 12, 16}) {
+      Problem<KV> p(c, resident, 1, s);
+      p.template launch<Production>(p.ref);
+      std::printf("forced:         ");
+      run_variant<KV, Production>(p, kv_name, c, reps);
+      ((std::printf("forced:         "), run_variant<KV, Loops>(p, kv_name, c, reps)), ...);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nanovllm::cuda::decode_detail
 
@@ -224,11 +256,20 @@ int main(int argc, char** argv) {
   int sms = 0;
   cuda::decode_detail::check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
   using cuda::decode_detail::LoopConfig;
+  if (only_dtype == "splits") {
+    cuda::decode_detail::sweep_splits<KvDType::BF16>("bf16", reps, sms);
+    cuda::decode_detail::sweep_splits<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<4, 0>>(
+        "int8", reps, sms);
+    return 0;
+  }
   if (only_dtype.empty() || only_dtype == "bf16")
     cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
                                    LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms, only_case);
   if (only_dtype.empty() || only_dtype == "int8")
-    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<3>, LoopConfig<16, 4, 0>,
+    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<4, 0>,
+                                   cuda::decode_detail::Int8MmaLoop<4, 2>,
+                                   cuda::decode_detail::Int8MmaLoop<3, 1>,
+                                   cuda::decode_detail::Int8MmaLoop<3, 2>, LoopConfig<16, 4, 0>,
                                    LoopConfig<16, 2, 0>>(
         "int8", reps, sms, only_case);
   return 0;
