@@ -19,6 +19,9 @@ struct BatchInput {
   int32_t max_blocks_per_seq = 0;
   int32_t max_query_len = 0;
   int32_t max_context_len = 0;
+  // Every context at least 80% of the longest (see AttentionMeta::even_contexts); set from the
+  // real sequences, so padding rows added for a graph do not change it.
+  bool even_contexts = false;
   // Rows of the step's hidden states whose logits are wanted (usually each sequence's last).
   std::vector<int32_t> logits_indices;  // [S]
 
@@ -37,6 +40,9 @@ struct AttentionMeta {
   int32_t max_blocks_per_seq = 0;
   int32_t max_query_len = 0;
   int32_t max_context_len = 0;
+  // The batch's contexts are about equally long: a backend may then size its split-K for equal
+  // work (CUDA decode: decode_attention_even_splits) rather than for a spread of lengths.
+  bool even_contexts = false;
 };
 
 // One row of sampling: parameters of the request that owns logits row r.

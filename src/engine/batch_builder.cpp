@@ -37,6 +37,9 @@ BatchInput build_batch_input(const ScheduledBatch& batch, int32_t block_size,
     in.max_query_len = std::max(in.max_query_len, s.num_new_tokens);
     in.max_context_len = std::max(in.max_context_len, end);
   }
+  const auto shortest = std::min_element(in.context_lens.begin(), in.context_lens.end());
+  in.even_contexts = shortest != in.context_lens.end() &&
+                     int64_t(*shortest) * 5 >= int64_t(in.max_context_len) * 4;
   return in;
 }
 

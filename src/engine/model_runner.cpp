@@ -52,7 +52,8 @@ Tensor ModelRunner::forward_and_logits(const BatchInput& input, bool use_graph) 
       Tensor hidden = model_.forward(step, kv_.layers());
       return model_.logits(hidden, indices);
     };
-    auto it = graphs_.find(bucket);
+    const std::pair<int32_t, bool> key{bucket, input.even_contexts};
+    auto it = graphs_.find(key);
     if (it == graphs_.end()) {
       Tensor logits = run_once();  // warm-up outside capture (library handles, heuristics)
       backend_.synchronize();
@@ -63,7 +64,7 @@ Tensor ModelRunner::forward_and_logits(const BatchInput& input, bool use_graph) 
                      backend_.name().c_str());
         return logits.rows(0, input.num_seqs());
       }
-      it = graphs_.emplace(bucket, std::move(graph)).first;
+      it = graphs_.emplace(key, std::move(graph)).first;
       if (graphs_.size() == 1)
         std::fprintf(stderr, "[nanovllm] decode runs as CUDA graphs (first: batch %d)\n", bucket);
     }

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "cache/kv_cache.h"
@@ -56,7 +57,9 @@ class ModelRunner {
   StepBuffers buffers_;
   Tensor last_hidden_;  // [T, H] of the latest eager forward
   std::vector<int32_t> graph_sizes_;
-  std::map<int32_t, std::unique_ptr<CapturedStep>> graphs_;  // bucket -> graph
+  // (bucket, even_contexts) -> graph: a graph keeps the split-K its capture chose, which
+  // depends on whether the contexts were even (AttentionMeta::even_contexts).
+  std::map<std::pair<int32_t, bool>, std::unique_ptr<CapturedStep>> graphs_;
   std::vector<float> host_logits_;
 };
 

@@ -47,6 +47,7 @@ StepTensors StepBuffers::upload(const BatchInput& in) {
   step.attention.max_blocks_per_seq = block_table_width_;
   step.attention.max_query_len = in.max_query_len;
   step.attention.max_context_len = in.max_context_len;
+  step.attention.even_contexts = in.even_contexts;
   return step;
 }
 

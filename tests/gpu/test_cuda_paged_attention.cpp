@@ -60,6 +60,28 @@ TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
           }
 }
 
+// A BF16 decode case on the GPU against the CPU op; bound > 0: meta.max_context_len raised to
+// it (a graph captured for longer contexts); even: meta.even_contexts set.
+void expect_bf16_decode_matches_cpu(Gpu& gpu, Backend& cpu, const testing::PagedAttentionSpec& s,
+                                    uint64_t seed, int32_t bound, bool even) {
+  SCOPED_TRACE(describe(s, DType::BF16) + " max_context_len=" + std::to_string(bound) +
+               (even ? " even" : ""));
+  testing::PagedAttentionCase c = testing::make_paged_attention_case(s, seed);
+  c.q = rounded(DType::BF16, c.q);
+  const int64_t T = c.num_tokens, HD = int64_t(s.num_heads) * s.head_dim;
+  DeviceAttentionCase d = upload_case(gpu, c, DType::BF16);
+  if (bound) d.meta.max_context_len = bound;
+  d.meta.even_contexts = even;
+  const float scale = 1.f / std::sqrt(float(s.head_dim));
+  auto out = gpu.poisoned(DType::BF16, {T, HD});
+  gpu.backend().paged_attention(d.q.tensor, d.layer, d.meta, scale, out.tensor);
+  std::vector<float> got = gpu.read(out), want(size_t(T * HD), 0.f);
+  cpu.paged_attention(testing::host_tensor(c.q, {T, HD}), c.host_layer(), c.host_meta(), scale,
+                      testing::host_tensor(want, {T, HD}));
+  ASSERT_TRUE(all_finite(got)) << "NaN/Inf (or an unwritten output) in the GPU result";
+  EXPECT_LT(normalized_error(got, want), tolerance(DType::BF16, 2e-5));
+}
+
 // The 16-byte-per-thread decode kernel: odd KV head counts and odd G (INT4 included), context 1,
 // lengths that are multiples of nothing, many sequences (one split) and a single long one (many
 // splits), and a max_context_len far above the actual contexts (a graph captured for 4096).
@@ -80,21 +102,32 @@ TEST(CudaPagedAttention, DecodeOddShapesAndSplitBounds) {
           s.head_dim = D;
           s.block_size = 16;
           s.dtype = kvt;
-          SCOPED_TRACE(describe(s, DType::BF16) + " max_context_len=" + std::to_string(bound));
-          testing::PagedAttentionCase c = testing::make_paged_attention_case(s, seed++);
-          c.q = rounded(DType::BF16, c.q);
-          const int64_t T = c.num_tokens, HD = int64_t(s.num_heads) * D;
-          DeviceAttentionCase d = upload_case(gpu, c, DType::BF16);
-          if (bound) d.meta.max_context_len = bound;
-          const float scale = 1.f / std::sqrt(float(D));
-          auto out = gpu.poisoned(DType::BF16, {T, HD});
-          gpu.backend().paged_attention(d.q.tensor, d.layer, d.meta, scale, out.tensor);
-          std::vector<float> got = gpu.read(out), want(size_t(T * HD), 0.f);
-          cpu->paged_attention(testing::host_tensor(c.q, {T, HD}), c.host_layer(), c.host_meta(),
-                               scale, testing::host_tensor(want, {T, HD}));
-          ASSERT_TRUE(all_finite(got)) << "NaN/Inf (or an unwritten output) in the GPU result";
-          EXPECT_LT(normalized_error(got, want), tolerance(DType::BF16, 2e-5));
+          expect_bf16_decode_matches_cpu(gpu, *cpu, s, seed++, bound, false);
         }
+}
+
+// Batches of equal contexts flagged even_contexts (decode_attention_even_splits picks their
+// split-K: one to many splits), with and without a graph's max_context_len bound, against the CPU.
+TEST(CudaPagedAttention, DecodeEvenContextsMatchCpu) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  uint64_t seed = 8000;
+  const std::vector<std::pair<int32_t, int32_t>> batches = {{1, 3001}, {5, 1000}, {40, 300}, {70, 97}};
+  for (KvDType kvt : kKvDtypes)
+    for (const auto& [batch, context] : batches)
+      for (int32_t bound : {0, 4096}) {
+        testing::PagedAttentionSpec s;
+        s.q_lens.assign(size_t(batch), 1);
+        s.context_lens.assign(size_t(batch), context);
+        s.context_lens.back() = context * 9 / 10;  // even: within 80% of the longest
+        s.num_kv_heads = 8;
+        s.num_heads = 16;
+        s.head_dim = 128;
+        s.block_size = 16;
+        s.dtype = kvt;
+        expect_bf16_decode_matches_cpu(gpu, *cpu, s, seed++, bound, true);
+      }
 }
 
 // One sequence of a long context (the W4 shape: many splits of one KV head group) and a batch

@@ -39,5 +39,35 @@ TEST(DecodeSplits, BoundedByTheContextAndSixtyFour) {
   EXPECT_EQ(decode_attention_splits(0, kHkv, 4096, kResident, 2), 64);  // empty batch: harmless
 }
 
+// Equal contexts (decode_attention_even_splits): the split counts that measured fastest on an
+// H100 (tools/decode_attention_bench splits, docs/benchmarks.md), 132 SMs.
+TEST(DecodeSplits, EvenContextsFillOneRoundWithTheFewestSplits) {
+  constexpr int32_t kInt8 = 132 * 4, kBf16 = 132 * 7;  // resident CTAs of each kernel
+  EXPECT_EQ(decode_attention_even_splits(32, kHkv, 4096, kInt8), 2);   // 512 CTAs: 103 us
+  EXPECT_EQ(decode_attention_even_splits(64, kHkv, 2048, kInt8), 1);   // 512 CTAs: 100 us
+  EXPECT_EQ(decode_attention_even_splits(128, kHkv, 1024, kInt8), 1);  // 105 us
+  EXPECT_EQ(decode_attention_even_splits(64, kHkv, 2048, kBf16), 1);   // 190 us; S = 2: 232
+  const int32_t s = decode_attention_even_splits(32, kHkv, 4096, kBf16);
+  EXPECT_TRUE(s == 2 || s == 3) << s;  // 194 / 190 us; S = 4 (1.1 rounds): 229
+}
+
+TEST(DecodeSplits, EvenContextsLeaveNoThinLastRoundAfterOneFullOne) {
+  for (int32_t resident : {528, 924, 1056})
+    for (int32_t batch = 1; batch <= 512; ++batch) {
+      const int32_t s = decode_attention_even_splits(batch, kHkv, 1 << 20, resident);
+      const int64_t ctas = int64_t(s) * batch * kHkv, rest = ctas % resident;
+      ASSERT_GE(s, 1);
+      ASSERT_LE(s, 64);
+      // A last round under a quarter of the GPU costs about half a round: only acceptable
+      // behind at least two full ones.
+      if (rest != 0 && rest * 4 < resident && ctas > resident)
+        EXPECT_GE(ctas / resident, 2) << batch << " x " << s << " on " << resident;
+      if (ctas * 2 < resident)  // more than half the GPU idle: a split more would have helped
+        EXPECT_EQ(s, 64) << batch << " on " << resident;
+    }
+  EXPECT_EQ(decode_attention_even_splits(1, kHkv, 100, 1056), 4);  // one split per 32 tokens
+  EXPECT_EQ(decode_attention_even_splits(0, kHkv, 4096, 1056), 64);
+}
+
 }  // namespace
 }  // namespace nanovllm::cuda

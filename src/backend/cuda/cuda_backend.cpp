@@ -87,6 +87,7 @@ struct CudaBackend::State {
   std::vector<cuda::DeviceSamplingRow> host_rows;
   int num_sms = 1;
   int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
+  bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
   // Resident decode-attention CTAs per SM, per (activation, kv dtype, head_dim, G) bucket.
   std::map<std::tuple<int, int, int32_t, int32_t>, int32_t> decode_occupancy;
   // Per-op timing (NANOVLLM_PROFILE_OPS=1), else null.
@@ -145,6 +146,12 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
                    "cuda backend: NANOVLLM_DECODE_MIN_WAVES is '", waves,
                    "', expected an integer in [1, 64]");
     state_->decode_min_waves = int32_t(w);
+  }
+  if (const char* even = std::getenv("NANOVLLM_DECODE_EVEN_SPLITS")) {
+    const std::string v = even;
+    NANOVLLM_CHECK(v == "0" || v == "1", "cuda backend: NANOVLLM_DECODE_EVEN_SPLITS is '", v,
+                   "', expected 0 or 1");
+    state_->decode_even_splits = v == "1";
   }
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
@@ -377,10 +384,14 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
     cuda::launch_prefill_attention(q, kv, meta, scale, out, state_->stream);
     return;
   }
-  const int32_t splits = cuda::decode_attention_splits(
-      meta.num_seqs, int32_t(Hkv), meta.max_context_len,
-      state_->num_sms * state_->decode_ctas_per_sm(q.dtype, kv.dtype, int32_t(D), G),
-      state_->decode_min_waves);
+  const int32_t resident =
+      state_->num_sms * state_->decode_ctas_per_sm(q.dtype, kv.dtype, int32_t(D), G);
+  const int32_t splits =
+      meta.even_contexts && state_->decode_even_splits
+          ? cuda::decode_attention_even_splits(meta.num_seqs, int32_t(Hkv), meta.max_context_len,
+                                               resident)
+          : cuda::decode_attention_splits(meta.num_seqs, int32_t(Hkv), meta.max_context_len,
+                                          resident, state_->decode_min_waves);
   state_->split_workspace.reserve(
       cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits),
       splits > 1 ? int64_t(meta.num_seqs) * Hkv : 0, state_->capturing, state_->stream);

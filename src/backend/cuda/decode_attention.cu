@@ -33,6 +33,30 @@ int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t 
   return int32_t(best);
 }
 
+int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
+                                     int32_t max_context_len, int32_t resident_ctas) {
+  // Measured on an H100 (tools/decode_attention_bench splits; docs/benchmarks.md): with equal
+  // contexts the time follows the rounds of resident CTAs, except that a partial last round
+  // takes about as long as half a round however thin it is (memory-bound CTAs run faster when
+  // fewer share the GPU, down to about half the slots), and each split costs ~3% (its q setup,
+  // partials and the merge). E.g. 32 x 4096 INT8 (528 resident): S = 2 (512 CTAs) 103 us,
+  // S = 4 110, S = 6 (what min_waves 2 picks) 114, S = 1 111.
+  constexpr double kThinRound = 0.52, kPerSplit = 0.03;
+  const int64_t pairs = std::max<int64_t>(1, int64_t(num_seqs) * num_kv_heads);
+  const int64_t resident = std::max<int32_t>(resident_ctas, 1);
+  const int64_t most = std::clamp<int64_t>(
+      (int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens, 1, 64);
+  auto cost = [&](int64_t s) {
+    const int64_t ctas = pairs * s, full = ctas / resident, rest = ctas % resident;
+    const double rounds = double(full) + (rest ? std::max(double(rest) / resident, kThinRound) : 0.);
+    return rounds / double(s) * (1. + kPerSplit * double(s));
+  };
+  int64_t best = 1;
+  for (int64_t s = 2; s <= most; ++s)
+    if (cost(s) < cost(best)) best = s;
+  return int32_t(best);
+}
+
 int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
                                      int32_t group_size) {
   int n = 1;

@@ -63,11 +63,10 @@ using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
 
 // The kernel each bucket runs: INT8 under 16-bit activations on tensor cores
 // (decode_attention_int8_mma.cuh; measured in tools/decode_attention_bench against the CUDA-core
-// loop; 4 CTAs per SM, each warp prefetching its next iteration's rows into L2), everything else
-// (F32 models: exact FP32 math) on the CUDA-core loop.
+// loop), everything else (F32 models: exact FP32 math) on the CUDA-core loop.
 template <class T, KvDType KV, int MAXG>
 using ProductionLoop = std::conditional_t<KV == KvDType::INT8 && !std::is_same_v<T, float>,
-                                          Int8MmaLoop<4, 1>, DefaultLoop<KV, MAXG>>;
+                                          Int8MmaLoop<4>, DefaultLoop<KV, MAXG>>;
 
 // Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
 // TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.

@@ -38,25 +38,16 @@ namespace nanovllm::cuda::decode_detail {
 
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
 // register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
-// PREFETCH: how far ahead a warp asks L2 for its K/V rows (0: not at all; 1: the next
-// iteration's, right after this one's loads; 2: the one after, once this one is computed), so
-// that its loads find them in L2 rather than wait on DRAM with one iteration in flight.
-template <int MIN_CTAS_, int PREFETCH_ = 0>
+template <int MIN_CTAS_>
 struct Int8MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
   static constexpr int STEP = kWarps * WARP_TOKENS;  // tokens per CTA iteration
   static constexpr int MIN_CTAS = MIN_CTAS_;
-  static constexpr int PREFETCH = PREFETCH_;
-  static_assert(PREFETCH >= 0 && PREFETCH <= 2, "prefetch distance 0, 1 or 2 iterations");
 };
 template <class Loop>
 constexpr bool is_int8_mma_loop = false;
-template <int N, int P>
-constexpr bool is_int8_mma_loop<Int8MmaLoop<N, P>> = true;
-
-__device__ __forceinline__ void prefetch_l2(const void* p) {
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
+template <int N>
+constexpr bool is_int8_mma_loop<Int8MmaLoop<N>> = true;
 
 // c += A x B, int8 operands (m16n8k32), s32 accumulation.
 __device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -179,23 +170,10 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   float lsum[2] = {0.f, 0.f};          // this lane's share of their running sums
   float vmul = 0.f;                    // 2^e (0: not chosen yet, the warp has seen no token)
 
-  // prefetch(t0, block_id): L2 prefetch of a FULL iteration's rows, one warp instruction for
-  // its 16 K and 16 V rows (lane l: token l % 16, K for l < 16, V above), one for their scales.
-  const char* pf_rows = static_cast<const char*>(lane < 16 ? kv.k : kv.v) + int64_t(kv_head) * D;
-  const float* pf_scales = (lane < 16 ? kv.k_scale : kv.v_scale) + kv_head;
-  auto prefetch = [&](int t, int32_t block_id) {
-    const uint32_t blk = a.block_size.quotient(uint32_t(t));
-    const int64_t slot =
-        int64_t(block_id) * bs + a.block_size.remainder(uint32_t(t), blk) + (lane & 15);
-    prefetch_l2(pf_rows + slot * stride);
-    prefetch_l2(pf_scales + slot * hkv);
-  };
-
   // One warp iteration over tokens [t0, t0 + 16). FULL: all of them attended and in one cache
   // block (no per-token checks or lookups); otherwise each token is checked and looked up.
-  // FULL takes the cache block id of t0 (looked up an iteration ahead); after_loads runs once the
-  // iteration's loads are issued.
-  auto iteration = [&](auto full, int t0, int32_t block_id, auto&& after_loads) {
+  // FULL takes the cache block id of t0 (looked up an iteration ahead).
+  auto iteration = [&](auto full, int t0, int32_t block_id) {
     constexpr bool FULL = decltype(full)::value;
     uint32_t kw[2][KW];          // tokens g, g + 8
     uint32_t vw[4][VB / 4];      // tokens vtok
@@ -239,7 +217,6 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
         if (pos < end) load_words<VB / 4>(vbase + slot_of(a, table, pos) * stride, vw[i]);
       }
     }
-    after_loads();
     // P x 2^e stays in FP16's normal range: e from the v_scale of the warp's first token (lane
     // 0's token t0), fixed from then on (2^e exact; the acc is unscaled once at the end).
     if (vmul == 0.f) {
@@ -316,29 +293,19 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   // A warp's 16 tokens start at a multiple of 16, so they share one cache block when 16 | bs.
   int t0 = begin + warp * WT;
   if (bs % WT == 0) {
-    // Block-table entries are read ahead (the next iteration's one iteration early, the one
-    // after that two), so that neither the data loads nor the prefetches wait on a lookup.
-    auto block_of = [&](int t) { return t + WT <= end ? table[a.block_size.quotient(uint32_t(t))] : 0; };
-    int32_t block_id = block_of(t0);
-    int32_t next_block = block_of(t0 + Loop::STEP);
-    if constexpr (Loop::PREFETCH > 0) {
-      if (t0 + WT <= end) prefetch(t0, block_id);
-      if (Loop::PREFETCH > 1 && t0 + Loop::STEP + WT <= end) prefetch(t0 + Loop::STEP, next_block);
-    }
+    // The next iteration's block-table entry is read one iteration early, so that the data
+    // loads do not wait for a table lookup first.
+    int32_t next_block = t0 + WT <= end ? table[a.block_size.quotient(uint32_t(t0))] : 0;
 #pragma unroll 1
     for (; t0 + WT <= end; t0 += Loop::STEP) {
-      const int t1 = t0 + Loop::STEP, t2 = t1 + Loop::STEP;
-      const int32_t after_next = block_of(t2);
-      iteration(std::true_type{}, t0, block_id, [&] {
-        if (Loop::PREFETCH == 1 && t1 + WT <= end) prefetch(t1, next_block);
-      });
-      if (Loop::PREFETCH == 2 && t2 + WT <= end) prefetch(t2, after_next);
-      block_id = next_block;
-      next_block = after_next;
+      const int32_t block_id = next_block;
+      const int tn = t0 + Loop::STEP;
+      if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
+      iteration(std::true_type{}, t0, block_id);
     }
   }
 #pragma unroll 1
-  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0, [] {});
+  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0);
 
   // ---- this warp's state of heads 2c, 2c + 1 into shared memory (real dims), then the merge ----
 #pragma unroll

@@ -43,6 +43,11 @@ int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, i
 // into that many ranges.
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
                                 int32_t resident_ctas, int32_t min_waves);
+// The same choice when every context of the batch is about as long as the longest
+// (AttentionMeta::even_contexts): CTAs of equal work run in rounds of resident_ctas, so the S
+// that leaves no thin last round with the fewest splits (one split per 32 tokens at most).
+int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
+                                     int32_t max_context_len, int32_t resident_ctas);
 // min_waves of the engine (env NANOVLLM_DECODE_MIN_WAVES overrides it, for measurement).
 constexpr int32_t kDefaultDecodeMinWaves = 2;
 // CTAs of the decode kernel for these operands that one SM holds at once.
