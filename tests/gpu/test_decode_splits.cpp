@@ -60,10 +60,12 @@ TEST(DecodeSplits, EvenContextsLeaveNoThinLastRoundAfterOneFullOne) {
       ASSERT_LE(s, 64);
       // A last round under a quarter of the GPU costs about half a round: only acceptable
       // behind at least two full ones.
-      if (rest != 0 && rest * 4 < resident && ctas > resident)
+      if (rest != 0 && rest * 4 < resident && ctas > resident) {
         EXPECT_GE(ctas / resident, 2) << batch << " x " << s << " on " << resident;
-      if (ctas * 2 < resident)  // more than half the GPU idle: a split more would have helped
+      }
+      if (ctas * 2 < resident) {  // more than half the GPU idle: a split more would have helped
         EXPECT_EQ(s, 64) << batch << " on " << resident;
+      }
     }
   EXPECT_EQ(decode_attention_even_splits(1, kHkv, 100, 1056), 4);  // one split per 32 tokens
   EXPECT_EQ(decode_attention_even_splits(0, kHkv, 4096, 1056), 64);
