@@ -127,7 +127,9 @@ TEST(SmolLM2, GreedyTokensMatchLlamaCpp) {
         << "\n llama: " << e["completion_text"].get<std::string>();
     std::printf("[ SmolLM2 ] %s: %zu of %zu greedy tokens equal llama.cpp's\n", e["name"].get<std::string>().c_str(),
                 same, want.size());
-    if (same == got.size()) EXPECT_EQ(outs[i].text, e["completion_text"].get<std::string>()) << e["name"];
+    if (same == got.size()) {
+      EXPECT_EQ(outs[i].text, e["completion_text"].get<std::string>()) << e["name"];
+    }
   }
 }
 
