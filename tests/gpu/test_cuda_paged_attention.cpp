@@ -60,6 +60,20 @@ TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
           }
 }
 
+// A decode batch (one query token per sequence) in cache blocks of 16 tokens.
+testing::PagedAttentionSpec decode_spec(std::vector<int32_t> context_lens, int32_t num_kv_heads,
+                                        int32_t num_heads, int32_t head_dim, KvDType dtype) {
+  testing::PagedAttentionSpec s;
+  s.q_lens.assign(context_lens.size(), 1);
+  s.context_lens = std::move(context_lens);
+  s.num_kv_heads = num_kv_heads;
+  s.num_heads = num_heads;
+  s.head_dim = head_dim;
+  s.block_size = 16;
+  s.dtype = dtype;
+  return s;
+}
+
 // A BF16 decode case on the GPU against the CPU op; bound > 0: meta.max_context_len raised to
 // it (a graph captured for longer contexts); even: meta.even_contexts set.
 void expect_bf16_decode_matches_cpu(Gpu& gpu, Backend& cpu, const testing::PagedAttentionSpec& s,
@@ -94,14 +108,8 @@ TEST(CudaPagedAttention, DecodeOddShapesAndSplitBounds) {
     for (int32_t D : {64, 128})
       for (int32_t G : {1, 3, 5, 8})
         for (int32_t bound : {0, 4096}) {
-          testing::PagedAttentionSpec s;
-          s.q_lens.assign(9, 1);
-          s.context_lens = {1, 2, 33, 255, 257, 1023, 1, 619, 1601};
-          s.num_kv_heads = 3;
-          s.num_heads = 3 * G;
-          s.head_dim = D;
-          s.block_size = 16;
-          s.dtype = kvt;
+          const testing::PagedAttentionSpec s =
+              decode_spec({1, 2, 33, 255, 257, 1023, 1, 619, 1601}, 3, 3 * G, D, kvt);
           expect_bf16_decode_matches_cpu(gpu, *cpu, s, seed++, bound, false);
         }
 }
@@ -117,15 +125,9 @@ TEST(CudaPagedAttention, DecodeEvenContextsMatchCpu) {
   for (KvDType kvt : {KvDType::BF16, KvDType::INT8, KvDType::FP8_E4M3, KvDType::INT4})
     for (const auto& [batch, context] : batches)
       for (int32_t bound : {0, 4096}) {
-        testing::PagedAttentionSpec s;
-        s.q_lens.assign(size_t(batch), 1);
-        s.context_lens.assign(size_t(batch), context);
-        s.context_lens.back() = context * 9 / 10;  // even: within 80% of the longest
-        s.num_kv_heads = 8;
-        s.num_heads = 16;
-        s.head_dim = 128;
-        s.block_size = 16;
-        s.dtype = kvt;
+        std::vector<int32_t> contexts(size_t(batch), context);
+        contexts.back() = context * 9 / 10;  // even: within 80% of the longest
+        const testing::PagedAttentionSpec s = decode_spec(std::move(contexts), 8, 16, 128, kvt);
         expect_bf16_decode_matches_cpu(gpu, *cpu, s, seed++, bound, true);
       }
 }

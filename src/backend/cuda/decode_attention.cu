@@ -6,6 +6,15 @@ namespace nanovllm::cuda {
 
 using namespace decode_detail;
 
+namespace {
+// The most splits any policy may give a context bounded by max_context_len: one per
+// kMinSplitTokens tokens, and 64.
+int64_t most_splits(int32_t max_context_len) {
+  return std::clamp<int64_t>((int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens,
+                             1, 64);
+}
+}  // namespace
+
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
                                 int32_t resident_ctas, int32_t min_waves) {
   // A CTA's time is proportional to its tokens and the grid runs in waves of resident_ctas. With
@@ -18,8 +27,7 @@ int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t 
   const int64_t resident = std::max<int32_t>(resident_ctas, 1);
   const int64_t target = int64_t(std::max(min_waves, 1)) * resident;
   if (pairs >= target) return 1;
-  const int64_t most = std::clamp<int64_t>(
-      (int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens, 1, 64);
+  const int64_t most = most_splits(max_context_len);
   const int64_t least = std::min((target + pairs - 1) / pairs, most);
   auto cost = [&](int64_t s) { return double((pairs * s + resident - 1) / resident) / double(s); };
   int64_t best = least;
@@ -44,8 +52,7 @@ int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
   constexpr double kThinRound = 0.52, kPerSplit = 0.03;
   const int64_t pairs = std::max<int64_t>(1, int64_t(num_seqs) * num_kv_heads);
   const int64_t resident = std::max<int32_t>(resident_ctas, 1);
-  const int64_t most = std::clamp<int64_t>(
-      (int64_t(max_context_len) + kMinSplitTokens - 1) / kMinSplitTokens, 1, 64);
+  const int64_t most = most_splits(max_context_len);
   auto cost = [&](int64_t s) {
     const int64_t ctas = pairs * s, full = ctas / resident, rest = ctas % resident;
     const double rounds = double(full) + (rest ? std::max(double(rest) / resident, kThinRound) : 0.);
