@@ -147,7 +147,7 @@ struct Problem {
                  counters};
     Tensor tq(q, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
     Tensor tout(dst, DType::BF16, Device::CUDA, {meta.num_seqs, Hq * kHeadDim});
-    launch_typed<__nv_bfloat16, KV, kHeadDim, kGroup, Loop>(tq, kv, meta, a, tout, 0);
+    launch_typed<__nv_bfloat16, KV, kHeadDim, kGroup, Loop>(tq, kv, meta, a, tout, Stream{});
   }
 };
 

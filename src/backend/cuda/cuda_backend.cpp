@@ -88,6 +88,9 @@ struct CudaBackend::State {
   int num_sms = 1;
   int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
   bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
+  // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
+  // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
+  bool overlap_launches = false;
   // Resident decode-attention CTAs per SM, per (activation, kv dtype, head_dim, G) bucket.
   std::map<std::tuple<int, int, int32_t, int32_t>, int32_t> decode_occupancy;
   // Per-op timing (NANOVLLM_PROFILE_OPS=1), else null.
@@ -112,6 +115,7 @@ struct CudaBackend::State {
     return it->second;
   }
   // The profiler to time an op with: null when profiling is off or a graph is being captured.
+  cuda::Stream launch_stream() const { return {stream, overlap_launches}; }
   cuda::OpProfiler* prof() const { return profiler && !capturing ? profiler.get() : nullptr; }
   void not_capturing(const char* op) const {
     NANOVLLM_CHECK(!capturing, op, ": cannot run inside CUDA graph capture");
@@ -155,6 +159,17 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   }
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
+  int major = 0;
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+             "querying the compute capability");
+  bool pdl = true;
+  if (const char* env = std::getenv("NANOVLLM_PDL")) {
+    const std::string v = env;
+    NANOVLLM_CHECK(v == "0" || v == "1", "cuda backend: NANOVLLM_PDL is '", v,
+                   "', expected 0 or 1");
+    pdl = v == "1";
+  }
+  state_->overlap_launches = pdl && major >= 9 && !state_->profiler;
 }
 
 CudaBackend::~CudaBackend() = default;
@@ -229,7 +244,7 @@ void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor out) 
   check_dim(out, 0, ids.dim(0), op, "out");
   check_dim(out, 1, table.dim(1), op, "out");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_gather_rows(table, ids, out, state_->stream);
+  cuda::launch_gather_rows(table, ids, out, state_->launch_stream());
 }
 
 void CudaBackend::gather_rows(const Tensor& x, const Tensor& indices, Tensor out) {
@@ -243,7 +258,7 @@ void CudaBackend::gather_rows(const Tensor& x, const Tensor& indices, Tensor out
   check_dim(out, 0, indices.dim(0), op, "out");
   check_dim(out, 1, x.dim(1), op, "out");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_gather_rows(x, indices, out, state_->stream);
+  cuda::launch_gather_rows(x, indices, out, state_->launch_stream());
 }
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) {
@@ -255,7 +270,7 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Ten
   check_dim(out, 1, x.dim(1), op, "out");
   check_weight(weight, x.dtype, x.dim(1), op, "weight");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_rms_norm(x, nullptr, weight, eps, out, state_->stream);
+  cuda::launch_rms_norm(x, nullptr, weight, eps, out, state_->launch_stream());
 }
 
 void CudaBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
@@ -270,7 +285,7 @@ void CudaBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& w
   }
   check_weight(weight, x.dtype, x.dim(1), op, "weight");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_rms_norm(x, &residual, weight, eps, out, state_->stream);
+  cuda::launch_rms_norm(x, &residual, weight, eps, out, state_->launch_stream());
 }
 
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) {
@@ -299,11 +314,11 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, T
   if (x.dim(1) == 0) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), state_->stream), "linear (K = 0)");
   } else if (cuda::small_m_linear_supported(x, w, out)) {
-    cuda::launch_small_m_linear(x, w, out, state_->stream);
+    cuda::launch_small_m_linear(x, w, out, state_->launch_stream());
   } else {
     state_->matmul->run(x, w, out, state_->stream);
   }
-  if (bias) cuda::launch_add_bias(*bias, out, state_->stream);
+  if (bias) cuda::launch_add_bias(*bias, out, state_->launch_stream());
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {
@@ -315,7 +330,7 @@ void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {
   check_dim(out, 0, gate_up.dim(0), op, "out");
   check_dim(gate_up, 1, 2 * out.dim(1), op, "gate_up");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_silu_mul(gate_up, out, state_->stream);
+  cuda::launch_silu_mul(gate_up, out, state_->launch_stream());
 }
 
 void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
@@ -358,7 +373,8 @@ void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const T
   NANOVLLM_CHECK(!kv_is_quantized(kv.dtype) || (kv.k_scale && kv.v_scale), op,
                  ": kv cache of dtype ", kv_dtype_name(kv.dtype), " needs k_scale and v_scale");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_qkv_rope_store(qkv, spec, positions, slot_mapping, kv, q_out, state_->stream);
+  cuda::launch_qkv_rope_store(qkv, spec, positions, slot_mapping, kv, q_out,
+                              state_->launch_stream());
 }
 
 void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
@@ -381,7 +397,7 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
                       cuda::decode_attention_supported(int32_t(D), G);
   if (!decode) {
     cuda::OpTimer timer(state_->prof(), "paged_attention (prefill/mixed)");
-    cuda::launch_prefill_attention(q, kv, meta, scale, out, state_->stream);
+    cuda::launch_prefill_attention(q, kv, meta, scale, out, state_->launch_stream());
     return;
   }
   const int32_t resident =
@@ -397,7 +413,8 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
       splits > 1 ? int64_t(meta.num_seqs) * Hkv : 0, state_->capturing, state_->stream);
   cuda::OpTimer timer(state_->prof(), "paged_attention (decode)");
   cuda::launch_decode_attention(q, kv, meta, scale, out, state_->split_workspace.partials(),
-                                state_->split_workspace.counters(), splits, state_->stream);
+                                state_->split_workspace.counters(), splits,
+                                state_->launch_stream());
 }
 
 void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows,
@@ -439,7 +456,7 @@ void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows
   state_->staging->copy_to_device(state_->sample_rows, host.data(), size_t(S) * sizeof(host[0]));
   {
     cuda::OpTimer timer(state_->prof(), op);
-    cuda::launch_sample(logits, state_->sample_rows, state_->sample_ids, state_->stream);
+    cuda::launch_sample(logits, state_->sample_rows, state_->sample_ids, state_->launch_stream());
   }
   void* ids_host = state_->staging->readback(size_t(S) * sizeof(int32_t));
   check_cuda(cudaMemcpyAsync(ids_host, state_->sample_ids, size_t(S) * sizeof(int32_t),

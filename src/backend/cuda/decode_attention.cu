@@ -85,7 +85,7 @@ bool decode_attention_supported(int32_t head_dim, int32_t group_size) {
 
 void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                              float scale, Tensor out, float* workspace, int32_t* split_counters,
-                             int32_t num_splits, cudaStream_t stream) {
+                             int32_t num_splits, const Stream& stream) {
   if (meta.num_seqs == 0) return;
   NANOVLLM_CHECK(meta.num_seqs <= 65535, "paged_attention (decode): ", meta.num_seqs,
                  " sequences exceed the grid's 65535");

@@ -34,6 +34,7 @@
 #include "backend/cuda/decode_attention_common.cuh"
 #include "backend/cuda/decode_attention_int8_mma.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/kv_codec.cuh"
 
 namespace nanovllm::cuda::decode_detail {
@@ -224,6 +225,7 @@ template <class T, KvDType KV, int D, int MAXG, class Loop>
 __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     decode_attention_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
                             T* __restrict__ out) {
+  start_after_previous_kernel();
   using Shape = RowShape<KV, D, Loop>;
   constexpr int VEC = Shape::VEC, TPT = Shape::TPT, GROUPS = Shape::GROUPS, U = Shape::UNROLL;
   constexpr int ROW_BYTES = Shape::ROW_BYTES, STEP = Shape::STEP;
@@ -319,7 +321,7 @@ constexpr auto kernel_of() {
 
 template <class T, KvDType KV, int D, int MAXG, class Loop = ProductionLoop<T, KV, MAXG>>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                  DecodeArgs a, Tensor out, cudaStream_t stream) {
+                  DecodeArgs a, Tensor out, const Stream& stream) {
   if constexpr (is_int8_mma_loop<Loop>)
     a.split_align = Loop::STEP;
   else
@@ -327,8 +329,8 @@ void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& 
   // A sequence's CTAs are consecutive in dispatch order (x fastest): rows ordered longest first
   // start the longest work first.
   dim3 grid(unsigned(kv.num_kv_heads), unsigned(a.num_splits), unsigned(meta.num_seqs));
-  kernel_of<T, KV, D, MAXG, Loop>()<<<grid, kThreads, 0, stream>>>(q.ptr<const T>(), kv, a,
-                                                                   out.ptr<T>());
+  launch_kernel(kernel_of<T, KV, D, MAXG, Loop>(), grid, kThreads, 0, stream, q.ptr<const T>(),
+                kv, a, out.ptr<T>());
 }
 
 // CTAs of a bucket's kernel that one SM holds at once (registers and shared memory decide).
@@ -361,7 +363,7 @@ void dispatch_bucket(KvDType kv_dtype, int D, int G, F&& f) {
 // the 48 kernels of each T compile in parallel).
 template <class T>
 void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                    const DecodeArgs& a, Tensor out, cudaStream_t stream) {
+                    const DecodeArgs& a, Tensor out, const Stream& stream) {
   dispatch_bucket(kv.dtype, kv.head_dim, a.group, [&](auto kvtag, auto dconst, auto gconst) {
     launch_typed<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>(
         q, kv, meta, a, out, stream);
@@ -381,7 +383,7 @@ int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G) {
 #define NANOVLLM_DECODE_FOR_ACT(EXTERN, T)                                                  \
   EXTERN template void launch_for_act<T>(const Tensor&, const PagedKvLayer&,                \
                                          const AttentionMeta&, const DecodeArgs&, Tensor,   \
-                                         cudaStream_t);                                     \
+                                         const Stream&);                                     \
   EXTERN template int ctas_per_sm_for_act<T>(KvDType, int, int);
 NANOVLLM_DECODE_FOR_ACT(extern, float)
 NANOVLLM_DECODE_FOR_ACT(extern, __half)

@@ -32,6 +32,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/decode_attention_common.cuh"
+#include "backend/cuda/launch.cuh"
 #include "core/paged_kv.h"
 
 namespace nanovllm::cuda::decode_detail {
@@ -106,6 +107,7 @@ template <class T, int D, int MAXG, class Loop>
 __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     decode_attention_int8_mma_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
                                      T* __restrict__ out) {
+  start_after_previous_kernel();
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
   static_assert(MAXG <= 8, "query heads are the mma's 8 columns");
   constexpr int KW = D / 16;  // K words per lane and token (bytes [c D/4, (c+1) D/4))

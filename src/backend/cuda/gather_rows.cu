@@ -2,6 +2,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace nanovllm::cuda {
 namespace {
@@ -10,6 +11,7 @@ namespace {
 template <class T, int VEC>
 __global__ void gather_rows_kernel(const T* __restrict__ src, int64_t src_rows, int64_t cols,
                                    const int32_t* __restrict__ indices, T* __restrict__ out) {
+  start_after_previous_kernel();
   const int64_t r = blockIdx.x;
   const int32_t idx = indices[r];
   const bool valid = idx >= 0 && idx < src_rows;
@@ -29,7 +31,8 @@ __global__ void gather_rows_kernel(const T* __restrict__ src, int64_t src_rows, 
 
 }  // namespace
 
-void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, cudaStream_t stream) {
+void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out,
+                        const Stream& stream) {
   const int64_t rows = out.dim(0), cols = out.dim(1);
   if (rows == 0) return;
   dispatch_act(src.dtype, "gather_rows", [&](auto tag) {
@@ -38,11 +41,11 @@ void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, cu
     const int threads = int(std::min<int64_t>(256, std::max<int64_t>(32, (cols / vec + 31) / 32 * 32)));
     const T* s = src.ptr<const T>();
     if (vec == 1)
-      gather_rows_kernel<T, 1><<<unsigned(rows), threads, 0, stream>>>(
-          s, src.dim(0), cols, indices.ptr<const int32_t>(), out.ptr<T>());
+      launch_kernel(gather_rows_kernel<T, 1>, unsigned(rows), threads, 0, stream, s, src.dim(0),
+                    cols, indices.ptr<const int32_t>(), out.ptr<T>());
     else
-      gather_rows_kernel<T, 16 / sizeof(T)><<<unsigned(rows), threads, 0, stream>>>(
-          s, src.dim(0), cols, indices.ptr<const int32_t>(), out.ptr<T>());
+      launch_kernel(gather_rows_kernel<T, 16 / sizeof(T)>, unsigned(rows), threads, 0, stream,
+                    s, src.dim(0), cols, indices.ptr<const int32_t>(), out.ptr<T>());
   });
   check_launch("gather_rows");
 }

@@ -10,28 +10,36 @@
 
 namespace nanovllm::cuda {
 
+// Where a launcher enqueues. overlap_launches: its kernel may be scheduled before the previous
+// kernel on the stream has finished (programmatic dependent launch; launch.cuh), set by the
+// backend on sm_90+ unless NANOVLLM_PDL=0.
+struct Stream {
+  cudaStream_t handle = nullptr;
+  bool overlap_launches = false;
+};
+
 // out[R, C] = src[indices[r], :] (int32 indices; rows outside [0, src rows) give zeros).
-void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, cudaStream_t stream);
+void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, const Stream& stream);
 
 // residual == nullptr: out = x / rms(x) * w. Otherwise residual += x, out = norm(residual) * w.
 void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
-                     cudaStream_t stream);
+                     const Stream& stream);
 
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
-void launch_silu_mul(const Tensor& gate_up, Tensor out, cudaStream_t stream);
+void launch_silu_mul(const Tensor& gate_up, Tensor out, const Stream& stream);
 
 // out[M, N] = x[M, K] . w[N, K]^T for M <= kSmallLinearMaxRows (BF16/F16 x and w, out in their
 // dtype or F32; K % 8 == 0; 16-byte aligned x and w): the weight-streaming path of small batches.
 constexpr int64_t kSmallLinearMaxRows = 8;
 bool small_m_linear_supported(const Tensor& x, const Tensor& w, const Tensor& out);
-void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream);
+void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const Stream& stream);
 
 // out[T, N] += bias[N]
-void launch_add_bias(const Tensor& bias, Tensor out, cudaStream_t stream);
+void launch_add_bias(const Tensor& bias, Tensor out, const Stream& stream);
 
 void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                            const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out,
-                           cudaStream_t stream);
+                           const Stream& stream);
 
 // Split-K workspace of decode attention: floats needed for `num_splits` partitions.
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,
@@ -60,21 +68,21 @@ bool decode_attention_supported(int32_t head_dim, int32_t group_size);
 // split_counters: num_seqs x Hkv int32, zero at rest (both unused when num_splits == 1).
 void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                              float scale, Tensor out, float* workspace, int32_t* split_counters,
-                             int32_t num_splits, cudaStream_t stream);
+                             int32_t num_splits, const Stream& stream);
 
 // Any mix of query lengths (prefill, chunked prefill, decode), causal, over the paged cache.
 // BF16/F16 runs on tensor cores: head_dim 64/128 with the mma.sync register loop, other
 // multiples of 16 (<= 256) with WMMA; anything else on CUDA cores.
 void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                              float scale, Tensor out, cudaStream_t stream);
+                              float scale, Tensor out, const Stream& stream);
 bool prefill_attention_mma_supported(DType act, int32_t head_dim);
 void launch_prefill_attention_mma(const Tensor& q, const PagedKvLayer& kv,
                                   const AttentionMeta& meta, float scale, Tensor out,
-                                  cudaStream_t stream);
+                                  const Stream& stream);
 bool prefill_attention_tensor_cores_supported(DType act, int32_t head_dim);
 void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& kv,
                                            const AttentionMeta& meta, float scale, Tensor out,
-                                           cudaStream_t stream);
+                                           const Stream& stream);
 
 // Device-side parameters of one sampled row (SamplingRow widened for the kernel).
 struct DeviceSamplingRow {
@@ -86,6 +94,6 @@ struct DeviceSamplingRow {
 };
 // logits float32 [S, V] -> token_ids int32 [S] on the device.
 void launch_sample(const Tensor& logits, const DeviceSamplingRow* rows, int32_t* token_ids,
-                   cudaStream_t stream);
+                   const Stream& stream);
 
 }  // namespace nanovllm::cuda

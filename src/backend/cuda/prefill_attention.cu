@@ -32,6 +32,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(const T* __
                                                                       PagedKvLayer kv,
                                                                       PrefillArgs a,
                                                                       T* __restrict__ out) {
+  start_after_previous_kernel();
   extern __shared__ float smem[];
   const int D = a.D;
   float* Ks = smem;                     // [kKeys][D + 1] (padded: lanes read different rows)
@@ -145,7 +146,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(const T* __
 
 template <class T, KvDType KV, int DPL>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& l, Tensor out,
-                  cudaStream_t stream) {
+                  const Stream& stream) {
   const int D = l.args.D;
   const size_t smem = sizeof(float) * (size_t(kKeys) * (D + 1) + size_t(kKeys) * D +
                                        size_t(kRows) * D);
@@ -157,7 +158,7 @@ void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& 
 }  // namespace
 
 void launch_prefill_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                              float scale, Tensor out, cudaStream_t stream) {
+                              float scale, Tensor out, const Stream& stream) {
   if (meta.num_seqs == 0 || q.dim(0) == 0) return;
   const int D = kv.head_dim;
   if (prefill_attention_mma_supported(q.dtype, D)) {

@@ -77,6 +77,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
                                                                           PagedKvLayer kv,
                                                                           PrefillArgs a,
                                                                           T* __restrict__ out) {
+  start_after_previous_kernel();
   constexpr int ld = D + kPad;
   constexpr int KSTEPS = D / 16;  // k-steps of S = Q K^T
   constexpr int DTILES = D / 8;   // n-tiles of O
@@ -251,7 +252,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
 
 template <class T, KvDType KV, int D>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& l, Tensor out,
-                  cudaStream_t stream) {
+                  const Stream& stream) {
   launch_with_smem(prefill_attention_mma_kernel<T, KV, D>, l.grid, kThreads, mma_smem_bytes<D>(),
                    stream, "paged_attention (prefill, mma): raising the shared-memory limit",
                    q.ptr<const T>(), kv, l.args, out.ptr<T>());
@@ -265,7 +266,7 @@ bool prefill_attention_mma_supported(DType act, int32_t head_dim) {
 
 void launch_prefill_attention_mma(const Tensor& q, const PagedKvLayer& kv,
                                   const AttentionMeta& meta, float scale, Tensor out,
-                                  cudaStream_t stream) {
+                                  const Stream& stream) {
   if (meta.num_seqs == 0 || q.dim(0) == 0) return;
   const int D = kv.head_dim;
   NANOVLLM_CHECK(prefill_attention_mma_supported(q.dtype, D),

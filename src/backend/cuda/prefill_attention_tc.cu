@@ -39,6 +39,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
                                                                          PagedKvLayer kv,
                                                                          PrefillArgs a,
                                                                          T* __restrict__ out) {
+  start_after_previous_kernel();
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const int D = a.D, ldt = D + kPadAct, lds = kKeys + kPadF32, ldp = kKeys + kPadAct,
             ldo = D + kPadF32;
@@ -157,7 +158,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_tc_kernel(const T*
 
 template <class T, KvDType KV>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& l, Tensor out,
-                  cudaStream_t stream) {
+                  const Stream& stream) {
   launch_with_smem(prefill_attention_tc_kernel<T, KV>, l.grid, kThreads, tc_smem_bytes(l.args.D),
                    stream, "paged_attention (prefill, tensor cores): raising the shared-memory limit",
                    q.ptr<const T>(), kv, l.args, out.ptr<T>());
@@ -172,7 +173,7 @@ bool prefill_attention_tensor_cores_supported(DType act, int32_t head_dim) {
 
 void launch_prefill_attention_tensor_cores(const Tensor& q, const PagedKvLayer& kv,
                                            const AttentionMeta& meta, float scale, Tensor out,
-                                           cudaStream_t stream) {
+                                           const Stream& stream) {
   if (meta.num_seqs == 0 || q.dim(0) == 0) return;
   const int D = kv.head_dim;
   NANOVLLM_CHECK(prefill_attention_tensor_cores_supported(q.dtype, D),

@@ -10,6 +10,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kv_codec.cuh"
+#include "backend/cuda/launch.cuh"
 
 namespace nanovllm::cuda {
 
@@ -125,12 +126,12 @@ __device__ __forceinline__ void load_key_value8(const PagedKvLayer& kv, const in
 // Launches kernel<<<grid, threads, smem>>>(args...), raising its shared-memory limit first when
 // it needs more than the default 48 KiB.
 template <class Kernel, class... Args>
-void launch_with_smem(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream,
+void launch_with_smem(Kernel kernel, dim3 grid, int threads, size_t smem, const Stream& stream,
                       const char* what, Args... args) {
   if (smem > 48 * 1024)
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
                what);
-  kernel<<<grid, threads, smem, stream>>>(args...);
+  launch_kernel(kernel, grid, threads, smem, stream, args...);
 }
 
 }  // namespace nanovllm::cuda

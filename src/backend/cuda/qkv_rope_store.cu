@@ -8,6 +8,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/kv_codec.cuh"
 #include "core/kv_rotation.h"
 
@@ -58,6 +59,7 @@ __device__ __forceinline__ float weight_at(const W* w, int i) {
 template <class T_, class W, KvDType KV>
 __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, const W* q_norm,
                                       const W* k_norm, PagedKvLayer kv, T_* __restrict__ q_out) {
+  start_after_previous_kernel();
   __shared__ float head_buf[kWarps][kMaxHeadDim];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t t = blockIdx.x;
@@ -135,7 +137,7 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
 
 void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                            const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out,
-                           cudaStream_t stream) {
+                           const Stream& stream) {
   const int64_t T = qkv.dim(0);
   if (T == 0) return;
   NANOVLLM_CHECK(spec.head_dim <= kMaxHeadDim, "qkv_rope_store: head_dim ", spec.head_dim,
@@ -155,8 +157,8 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
       const W* kn = spec.k_norm.defined() ? spec.k_norm.ptr<const W>() : nullptr;
       dispatch_kv(kv.dtype, [&](auto kvtag) {
         constexpr KvDType KV = decltype(kvtag)::value;
-        qkv_rope_store_kernel<T_, W, KV><<<grid, kWarps * 32, 0, stream>>>(
-            qkv.ptr<const T_>(), a, qn, kn, kv, q_out.ptr<T_>());
+        launch_kernel(qkv_rope_store_kernel<T_, W, KV>, grid, kWarps * 32, 0, stream,
+                      qkv.ptr<const T_>(), a, qn, kn, kv, q_out.ptr<T_>());
       });
     };
     if (wdt == DType::F32) with_w(float{});

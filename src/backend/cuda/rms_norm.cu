@@ -2,6 +2,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace nanovllm::cuda {
 namespace {
@@ -11,6 +12,7 @@ namespace {
 template <class T, class W, int VEC, bool kResidual>
 __global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ weight, float eps,
                                 int64_t H, T* out) {
+  start_after_previous_kernel();
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const T* xr = x + row * H;
@@ -52,21 +54,22 @@ __global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ w
 
 template <class T, class W, int VEC>
 void launch_typed(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
-                  cudaStream_t stream) {
+                  const Stream& stream) {
   const int64_t T_ = x.dim(0), H = x.dim(1);
   const int threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, (H / VEC + 31) / 32 * 32)));
   if (residual)
-    rms_norm_kernel<T, W, VEC, true><<<unsigned(T_), threads, 0, stream>>>(
-        x.ptr<const T>(), residual->ptr<T>(), weight.ptr<const W>(), eps, H, out.ptr<T>());
+    launch_kernel(rms_norm_kernel<T, W, VEC, true>, unsigned(T_), threads, 0, stream,
+                  x.ptr<const T>(), residual->ptr<T>(), weight.ptr<const W>(), eps, H,
+                  out.ptr<T>());
   else
-    rms_norm_kernel<T, W, VEC, false><<<unsigned(T_), threads, 0, stream>>>(
-        x.ptr<const T>(), nullptr, weight.ptr<const W>(), eps, H, out.ptr<T>());
+    launch_kernel(rms_norm_kernel<T, W, VEC, false>, unsigned(T_), threads, 0, stream,
+                  x.ptr<const T>(), nullptr, weight.ptr<const W>(), eps, H, out.ptr<T>());
 }
 
 }  // namespace
 
 void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
-                     cudaStream_t stream) {
+                     const Stream& stream) {
   if (x.dim(0) == 0) return;
   const char* op = residual ? "add_rms_norm" : "rms_norm";
   dispatch_act(x.dtype, op, [&](auto tag) {

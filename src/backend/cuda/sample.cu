@@ -13,6 +13,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 #include "core/random.h"
 
 namespace nanovllm::cuda {
@@ -249,6 +250,7 @@ __device__ Prefix select_prefix(const RowCtx& r, const Prefix& keep, bool use_ma
 __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restrict__ logits, int V,
                                                           const DeviceSamplingRow* rows,
                                                           int32_t* token_ids) {
+  start_after_previous_kernel();
   __shared__ Shared s;
   const DeviceSamplingRow row = rows[blockIdx.x];
   const float* x = logits + int64_t(blockIdx.x) * V;
@@ -287,11 +289,11 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restric
 }  // namespace
 
 void launch_sample(const Tensor& logits, const DeviceSamplingRow* rows, int32_t* token_ids,
-                   cudaStream_t stream) {
+                   const Stream& stream) {
   const int64_t S = logits.dim(0), V = logits.dim(1);
   if (S == 0) return;
-  sample_kernel<<<unsigned(S), kThreads, 0, stream>>>(logits.ptr<const float>(), int(V), rows,
-                                                      token_ids);
+  launch_kernel(sample_kernel, unsigned(S), kThreads, 0, stream, logits.ptr<const float>(), int(V),
+                rows, token_ids);
   check_launch("sample");
 }
 

@@ -2,6 +2,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace nanovllm::cuda {
 namespace {
@@ -9,6 +10,7 @@ namespace {
 // gate_up [T, 2I] -> out [T, I]; grid (T, ceil(I / (threads * VEC))).
 template <class T, int VEC>
 __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int64_t I, T* __restrict__ out) {
+  start_after_previous_kernel();
   const int64_t t = blockIdx.x;
   const int64_t c = (int64_t(blockIdx.y) * blockDim.x + threadIdx.x) * VEC;
   if (c >= I) return;
@@ -27,6 +29,7 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int64_t I, T* __r
 // out [T, N] += bias [N] (bias of type B: T or float).
 template <class T, class B>
 __global__ void add_bias_kernel(const B* __restrict__ bias, int64_t N, T* __restrict__ out) {
+  start_after_previous_kernel();
   const int64_t t = blockIdx.x;
   const int64_t n = int64_t(blockIdx.y) * blockDim.x + threadIdx.x;
   if (n >= N) return;
@@ -38,7 +41,7 @@ __global__ void add_bias_kernel(const B* __restrict__ bias, int64_t N, T* __rest
 
 }  // namespace
 
-void launch_silu_mul(const Tensor& gate_up, Tensor out, cudaStream_t stream) {
+void launch_silu_mul(const Tensor& gate_up, Tensor out, const Stream& stream) {
   const int64_t T_ = out.dim(0), I = out.dim(1);
   if (T_ == 0) return;
   dispatch_act(out.dtype, "silu_mul", [&](auto tag) {
@@ -47,17 +50,19 @@ void launch_silu_mul(const Tensor& gate_up, Tensor out, cudaStream_t stream) {
     const int threads = 256;
     if (vec == 1) {
       dim3 grid(unsigned(T_), ceil_div(I, threads));
-      silu_mul_kernel<T, 1><<<grid, threads, 0, stream>>>(gate_up.ptr<const T>(), I, out.ptr<T>());
+      launch_kernel(silu_mul_kernel<T, 1>, grid, threads, 0, stream, gate_up.ptr<const T>(), I,
+                    out.ptr<T>());
     } else {
       constexpr int V = 16 / sizeof(T);
       dim3 grid(unsigned(T_), ceil_div(I, threads * V));
-      silu_mul_kernel<T, V><<<grid, threads, 0, stream>>>(gate_up.ptr<const T>(), I, out.ptr<T>());
+      launch_kernel(silu_mul_kernel<T, V>, grid, threads, 0, stream, gate_up.ptr<const T>(), I,
+                    out.ptr<T>());
     }
   });
   check_launch("silu_mul");
 }
 
-void launch_add_bias(const Tensor& bias, Tensor out, cudaStream_t stream) {
+void launch_add_bias(const Tensor& bias, Tensor out, const Stream& stream) {
   const int64_t T_ = out.dim(0), N = out.dim(1);
   if (T_ == 0) return;
   dispatch_act(out.dtype, "linear (bias)", [&](auto tag) {
@@ -65,7 +70,8 @@ void launch_add_bias(const Tensor& bias, Tensor out, cudaStream_t stream) {
     dim3 grid(unsigned(T_), ceil_div(N, 256));
     auto go = [&](auto btag) {
       using B = decltype(btag);
-      add_bias_kernel<T, B><<<grid, 256, 0, stream>>>(bias.ptr<const B>(), N, out.ptr<T>());
+      launch_kernel(add_bias_kernel<T, B>, grid, 256, 0, stream, bias.ptr<const B>(), N,
+                    out.ptr<T>());
     };
     if (bias.dtype == DType::F32) go(float{});
     else if (bias.dtype == DType::F16) go(__half{});

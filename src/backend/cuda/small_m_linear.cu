@@ -7,6 +7,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/launch.cuh"
 
 namespace nanovllm::cuda {
 namespace {
@@ -27,6 +28,7 @@ __global__ void __launch_bounds__(kThreads) small_m_linear_kernel(const T* __res
                                                                    const T* __restrict__ w,
                                                                    int64_t N, int64_t K,
                                                                    O* __restrict__ out) {
+  start_after_previous_kernel();
   __shared__ float partial[kWarps][M * kFeatures];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t n0 = int64_t(blockIdx.x) * kFeatures;
@@ -82,14 +84,14 @@ __global__ void __launch_bounds__(kThreads) small_m_linear_kernel(const T* __res
 }
 
 template <class T, class O, int M>
-void launch_rows(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream) {
+void launch_rows(const Tensor& x, const Tensor& w, Tensor out, const Stream& stream) {
   const int64_t N = w.dim(0), K = w.dim(1);
-  small_m_linear_kernel<T, O, M><<<ceil_div(N, kFeatures), kThreads, 0, stream>>>(
-      x.ptr<const T>(), w.ptr<const T>(), N, K, out.ptr<O>());
+  launch_kernel(small_m_linear_kernel<T, O, M>, ceil_div(N, kFeatures), kThreads, 0, stream,
+                x.ptr<const T>(), w.ptr<const T>(), N, K, out.ptr<O>());
 }
 
 template <class T, class O>
-void launch_out(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream) {
+void launch_out(const Tensor& x, const Tensor& w, Tensor out, const Stream& stream) {
   switch (x.dim(0)) {
     case 1: launch_rows<T, O, 1>(x, w, out, stream); return;
     case 2: launch_rows<T, O, 2>(x, w, out, stream); return;
@@ -104,7 +106,7 @@ void launch_out(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t strea
 }
 
 template <class T>
-void launch_typed(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream) {
+void launch_typed(const Tensor& x, const Tensor& w, Tensor out, const Stream& stream) {
   if (out.dtype == DType::F32) launch_out<T, float>(x, w, out, stream);
   else launch_out<T, T>(x, w, out, stream);
 }
@@ -119,7 +121,7 @@ bool small_m_linear_supported(const Tensor& x, const Tensor& w, const Tensor& ou
          reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
 }
 
-void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream) {
+void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const Stream& stream) {
   NANOVLLM_CHECK(small_m_linear_supported(x, w, out), "linear (small M): unsupported operands");
   if (x.dtype == DType::BF16) launch_typed<__nv_bfloat16>(x, w, out, stream);
   else launch_typed<__half>(x, w, out, stream);
