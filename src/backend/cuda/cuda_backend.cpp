@@ -11,7 +11,6 @@
 
 #include "backend/attention_checks.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/graph_edges.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/lt_matmul.h"
 #include "backend/cuda/op_profiler.h"
@@ -90,10 +89,8 @@ struct CudaBackend::State {
   int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
   bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
-  // sm_90+, not while ops are being profiled. Also after cuBLASLt's products in captured graphs
-  // (graph_edges.h). NANOVLLM_PDL (for measurement): 0 neither, 1 launches only, 2 both (default).
+  // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
   bool overlap_launches = false;
-  bool overlap_after_products = false;
   // Resident decode-attention CTAs per SM, per (activation, kv dtype, head_dim, G) bucket.
   std::map<std::tuple<int, int, int32_t, int32_t>, int32_t> decode_occupancy;
   // Per-op timing (NANOVLLM_PROFILE_OPS=1), else null.
@@ -165,15 +162,14 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   int major = 0;
   check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
              "querying the compute capability");
-  int pdl = 2;
+  bool pdl = true;
   if (const char* env = std::getenv("NANOVLLM_PDL")) {
     const std::string v = env;
-    NANOVLLM_CHECK(v == "0" || v == "1" || v == "2", "cuda backend: NANOVLLM_PDL is '", v,
-                   "', expected 0, 1 or 2");
-    pdl = v[0] - '0';
+    NANOVLLM_CHECK(v == "0" || v == "1", "cuda backend: NANOVLLM_PDL is '", v,
+                   "', expected 0 or 1");
+    pdl = v == "1";
   }
-  state_->overlap_launches = pdl >= 1 && major >= 9 && !state_->profiler;
-  state_->overlap_after_products = pdl == 2 && state_->overlap_launches;
+  state_->overlap_launches = pdl && major >= 9 && !state_->profiler;
 }
 
 CudaBackend::~CudaBackend() = default;
@@ -491,12 +487,6 @@ std::unique_ptr<CapturedStep> CudaBackend::capture(const std::function<void()>& 
   }
   state_->capturing = false;
   check_cuda(cudaStreamEndCapture(state_->stream, &graph), "cudaStreamEndCapture");
-  try {
-    if (state_->overlap_after_products) cuda::schedule_dependents_at_launch_completion(graph);
-  } catch (...) {
-    cudaGraphDestroy(graph);
-    throw;
-  }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t st = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
