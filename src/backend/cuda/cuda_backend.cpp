@@ -114,8 +114,8 @@ struct CudaBackend::State {
                .first;
     return it->second;
   }
-  // The profiler to time an op with: null when profiling is off or a graph is being captured.
   cuda::Stream launch_stream() const { return {stream, overlap_launches}; }
+  // The profiler to time an op with: null when profiling is off or a graph is being captured.
   cuda::OpProfiler* prof() const { return profiler && !capturing ? profiler.get() : nullptr; }
   void not_capturing(const char* op) const {
     NANOVLLM_CHECK(!capturing, op, ": cannot run inside CUDA graph capture");
