@@ -40,6 +40,7 @@ struct EngineStats {
   double prefill_seconds = 0;
   double decode_seconds = 0;
   std::string device;        // "cpu" or "cuda"
+  std::string device_name;   // the hardware: the GPU's name (e.g. "NVIDIA H100 80GB HBM3"), or "cpu"
   std::string kv_cache_dtype;  // resolved, e.g. "bf16", "int8"
 };
 

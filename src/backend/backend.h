@@ -48,6 +48,8 @@ class Backend {
 
   virtual Device device() const = 0;
   virtual std::string name() const = 0;
+  // The hardware the ops run on, for reports: the GPU's name, or "cpu".
+  virtual std::string device_name() const { return name(); }
   // The dtype activations and weights are computed in for a model stored in model_dtype.
   virtual DType activation_dtype(DType model_dtype) const = 0;
 

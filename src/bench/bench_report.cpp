@@ -22,6 +22,7 @@ nlohmann::json floor_to_json(const RooflineFloor& f) {
 nlohmann::json result_to_json(const BenchResult& r) {
   nlohmann::json j = {{"kv_cache_dtype", r.kv_cache_dtype},
                       {"device", r.device},
+                      {"device_name", r.device_name},
                       {"num_seqs", r.num_seqs},
                       {"input_tokens", r.input_tokens},
                       {"output_tokens", r.output_tokens},
@@ -111,6 +112,12 @@ void print_capacity(const BenchReport& rep, std::ostream& out) {
   }
 }
 
+// "cuda (NVIDIA H100 80GB HBM3)", or just "cpu" when the device has no other name.
+std::string device_label(const BenchResult& r) {
+  return r.device_name.empty() || r.device_name == r.device ? r.device
+                                                            : r.device + " (" + r.device_name + ")";
+}
+
 }  // namespace
 
 nlohmann::json bench_report_to_json(const BenchReport& rep) {
@@ -142,7 +149,8 @@ void write_bench_json(const BenchReport& report, const std::string& path) {
 
 void print_bench_table(const BenchReport& rep, std::ostream& out) {
   out << rep.workload << " on " << rep.model << " (" << rep.load_format << " weights), commit "
-      << rep.engine_commit << ", " << (rep.results.empty() ? "" : rep.results[0].device) << "\n"
+      << rep.engine_commit << ", " << (rep.results.empty() ? "" : device_label(rep.results[0]))
+      << "\n"
       << rep.workload_description << "\n";
   if (rep.results.empty()) return;
   if (rep.capacity_budget_bytes > 0) {

@@ -13,6 +13,7 @@ namespace nanovllm::bench {
 struct BenchResult {
   std::string kv_cache_dtype;  // as resolved by the engine, e.g. "bf16", "int8"
   std::string device;          // "cpu" or "cuda"
+  std::string device_name;     // the GPU's name (e.g. "NVIDIA H100 80GB HBM3"), or "cpu"
   int64_t num_seqs = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;  // tokens actually generated in the timed run

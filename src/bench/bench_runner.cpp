@@ -94,6 +94,7 @@ void warm_up(LLM& llm, int32_t vocab_size) {
 void fill_from_stats(BenchResult& r, const EngineStats& s, KvDType requested) {
   r.kv_cache_dtype = s.kv_cache_dtype.empty() ? std::string(kv_dtype_name(requested)) : s.kv_cache_dtype;
   r.device = s.device;
+  r.device_name = s.device_name;
   r.peak_device_bytes = s.peak_device_bytes;
   r.num_kv_blocks = s.num_kv_blocks;
   r.kv_block_size = s.kv_block_size;

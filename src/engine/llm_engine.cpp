@@ -131,6 +131,7 @@ void LLMEngine::init_kv_cache() {
   stats_.kv_block_size = bs;
   stats_.kv_bytes_per_token = kv_bytes_per_token(shape, kv_dtype_);
   stats_.device = backend_->device() == Device::CPU ? "cpu" : "cuda";
+  stats_.device_name = backend_->device_name();
   stats_.kv_cache_dtype = std::string(kv_dtype_name(kv_dtype_));
 }
 
@@ -286,6 +287,7 @@ void LLMEngine::reset_stats() {
   stats_.kv_block_size = keep.kv_block_size;
   stats_.kv_bytes_per_token = keep.kv_bytes_per_token;
   stats_.device = keep.device;
+  stats_.device_name = keep.device_name;
   stats_.kv_cache_dtype = keep.kv_cache_dtype;
   preemptions_at_reset_ = scheduler_->num_preemptions();
 }

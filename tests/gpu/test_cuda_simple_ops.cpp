@@ -162,6 +162,9 @@ TEST(CudaSimpleOps, BadInputsThrowNamedErrors) {
 TEST(CudaMemory, AllocationTrackingAndCopies) {
   NANOVLLM_SKIP_WITHOUT_GPU();
   Gpu gpu;
+  // Reports name the GPU (cudaDeviceProp::name), not the backend.
+  EXPECT_FALSE(gpu.backend().device_name().empty());
+  EXPECT_NE(gpu.backend().device_name(), "cuda");
   const size_t before = gpu.backend().peak_allocated_bytes();
   {
     Buffer a = gpu.backend().allocate(size_t(3) << 20);

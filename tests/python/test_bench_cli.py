@@ -74,6 +74,7 @@ def test_bench_runs_two_dtypes_side_by_side_on_cpu(tmp_path):
     assert j["workload"] == "W4" and j["engine_commit"]
     assert [x["kv_cache_dtype"] for x in j["results"]] == ["f32", "int8"]  # auto: the model dtype
     for x in j["results"]:
+        assert x["device"] == "cpu" and x["device_name"] == "cpu"
         assert x["output_tokens"] == 128 and x["wall_s"] > 0 and x["output_tok_per_s"] > 0
         assert x["num_kv_blocks"] == 64 and x["ms_per_output_token"] > 0
         # decode time per decode step: the 127 steps after the prefill fit inside the wall time

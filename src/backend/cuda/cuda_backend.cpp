@@ -86,6 +86,7 @@ struct CudaBackend::State {
   int64_t sample_capacity = 0;
   std::vector<cuda::DeviceSamplingRow> host_rows;
   int num_sms = 1;
+  std::string device_name;  // cudaDeviceProp::name
   int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
   bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
@@ -143,6 +144,9 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   state_->staging = std::make_unique<cuda::PinnedStaging>(kStagingBytes, state_->stream);
   check_cuda(cudaDeviceGetAttribute(&state_->num_sms, cudaDevAttrMultiProcessorCount, device),
              "querying the SM count");
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDeviceProperties(&prop, device), "querying the device name");
+  state_->device_name = prop.name;
   if (const char* waves = std::getenv("NANOVLLM_DECODE_MIN_WAVES")) {
     char* end = nullptr;
     const long w = std::strtol(waves, &end, 10);
@@ -173,6 +177,8 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
 }
 
 CudaBackend::~CudaBackend() = default;
+
+std::string CudaBackend::device_name() const { return state_->device_name; }
 
 DType CudaBackend::activation_dtype(DType model_dtype) const {
   return model_dtype == DType::BF16 || model_dtype == DType::F16 ? model_dtype : DType::F32;

@@ -15,6 +15,7 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::CUDA; }
   std::string name() const override { return "cuda"; }
+  std::string device_name() const override;  // e.g. "NVIDIA H100 80GB HBM3"
   // BF16 -> BF16, F16 -> F16, anything else F32.
   DType activation_dtype(DType model_dtype) const override;
 

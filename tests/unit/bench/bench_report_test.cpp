@@ -11,6 +11,7 @@ BenchResult result(const char* dtype, double tok_per_s, int64_t blocks) {
   BenchResult r;
   r.kv_cache_dtype = dtype;
   r.device = "cpu";
+  r.device_name = "cpu";
   r.num_seqs = 3;
   r.output_tokens = 300;
   r.wall_s = 300 / tok_per_s;
@@ -42,6 +43,20 @@ TEST(BenchReport, TableShowsRatiosAgainstTheFirstDtype) {
   EXPECT_NE(table.find("1.94x"), std::string::npos) << table;  // int8 blocks vs bf16
   EXPECT_NE(table.find("25.0%"), std::string::npos) << table;  // prefix hit rate
   EXPECT_EQ(table.find("ms/token"), std::string::npos);       // only W4 has it
+  EXPECT_NE(table.find("commit abc1234, cpu\n"), std::string::npos) << table;
+}
+
+TEST(BenchReport, TableAndJsonNameTheGpu) {
+  BenchReport rep = throughput_report();
+  for (BenchResult& r : rep.results) {
+    r.device = "cuda";
+    r.device_name = "NVIDIA H100 80GB HBM3";
+  }
+  std::ostringstream out;
+  print_bench_table(rep, out);
+  EXPECT_NE(out.str().find("commit abc1234, cuda (NVIDIA H100 80GB HBM3)"), std::string::npos)
+      << out.str();
+  EXPECT_EQ(bench_report_to_json(rep).at("results")[0].at("device_name"), "NVIDIA H100 80GB HBM3");
 }
 
 TEST(BenchReport, JsonCarriesEveryResultField) {
@@ -55,7 +70,7 @@ TEST(BenchReport, JsonCarriesEveryResultField) {
   EXPECT_DOUBLE_EQ(int8.at("roofline_efficiency").get<double>(), 0.5 / 0.2);
   EXPECT_EQ(int8.at("num_kv_blocks"), 194);
   for (const char* key : {"wall_s", "peak_device_bytes", "preemptions", "prefix_cache_hit_rate", "roofline",
-                          "kv_bytes_per_token", "device"}) {
+                          "kv_bytes_per_token", "device", "device_name"}) {
     EXPECT_TRUE(int8.contains(key)) << key;
   }
   EXPECT_FALSE(int8.contains("ms_per_output_token"));
