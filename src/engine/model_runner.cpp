@@ -39,14 +39,14 @@ int32_t ModelRunner::graph_bucket(int32_t num_seqs) const {
   return 0;
 }
 
-Tensor ModelRunner::forward_and_logits(const BatchInput& input, bool use_graph) {
+Tensor ModelRunner::forward_and_logits(BatchInput& input, bool use_graph) {
   if (use_graph) {
-    const int32_t bucket = graph_bucket(input.num_seqs());
-    BatchInput padded = input;
-    pad_decode_batch(padded, bucket);
+    const int32_t num_seqs = input.num_seqs();
+    const int32_t bucket = graph_bucket(num_seqs);
+    pad_decode_batch(input, bucket);  // in place: the block tables are the step's largest rows
     // A captured graph keeps its launch parameters, so it must cover the longest context.
-    padded.max_context_len = config_.max_model_len;
-    StepTensors step = buffers_.upload(padded);
+    input.max_context_len = config_.max_model_len;
+    StepTensors step = buffers_.upload(input);
     Tensor indices = buffers_.logits_indices(bucket);
     auto run_once = [&] {
       Tensor hidden = model_.forward(step, kv_.layers());
@@ -62,7 +62,7 @@ Tensor ModelRunner::forward_and_logits(const BatchInput& input, bool use_graph) 
         graph_sizes_.clear();  // this backend cannot capture: stay eager from now on
         std::fprintf(stderr, "[nanovllm] %s backend has no graph capture; decode runs eagerly\n",
                      backend_.name().c_str());
-        return logits.rows(0, input.num_seqs());
+        return logits.rows(0, num_seqs);
       }
       it = graphs_.emplace(key, std::move(graph)).first;
       if (graphs_.size() == 1)
@@ -70,7 +70,7 @@ Tensor ModelRunner::forward_and_logits(const BatchInput& input, bool use_graph) 
     }
     it->second->replay();
     // The graph writes the model's logits workspace, whose first rows are ours.
-    return model_.logits_view(bucket).rows(0, input.num_seqs());
+    return model_.logits_view(bucket).rows(0, num_seqs);
   }
   StepTensors step = buffers_.upload(input);
   last_hidden_ = model_.forward(step, kv_.layers());
@@ -84,9 +84,9 @@ std::vector<int32_t> ModelRunner::run(const ScheduledBatch& batch,
   BatchInput input = build_batch_input(batch, config_.block_size, block_table_width_);
   const bool use_graph = input.is_decode() && all_logits_for.empty() &&
                          graph_bucket(input.num_seqs()) > 0;
+  std::vector<int32_t> sampled(input.logits_indices.size());  // before a graph step pads input
   Tensor logits = forward_and_logits(input, use_graph);
 
-  std::vector<int32_t> sampled(input.logits_indices.size());
   if (!sampled.empty()) {
     std::vector<SamplingRow> rows = sampling_rows(batch);
     backend_.sample(logits, rows, sampled.data());

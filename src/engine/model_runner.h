@@ -43,7 +43,8 @@ class ModelRunner {
   int32_t num_captured_graphs() const { return int32_t(graphs_.size()); }
 
  private:
-  Tensor forward_and_logits(const BatchInput& input, bool use_graph);
+  // With use_graph, pads `input` in place to its graph bucket (pad_decode_batch).
+  Tensor forward_and_logits(BatchInput& input, bool use_graph);
   int32_t graph_bucket(int32_t num_seqs) const;
   void emit_all_logits(const BatchInput& input, const ScheduledBatch& batch,
                        const std::vector<int64_t>& ids, const LogitsSink& sink);
