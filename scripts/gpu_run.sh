@@ -42,6 +42,12 @@ if ! pkg-config --exists libpcre2-8 libutf8proc libxxhash 2>/dev/null || [ ! -d 
   fi
 fi
 
+# The tests read ../shared (models, tokenizers); a device copy of the tree may carry it as .shared.
+if [ -z "${NANOVLLM_SHARED_DIR:-}" ] && [ ! -f ../shared/models/stories260K/config.json ] && [ -d .shared ]; then
+  export NANOVLLM_SHARED_DIR=$PWD/.shared
+  note "shared: NANOVLLM_SHARED_DIR=.shared (no ../shared here)"
+fi
+
 TEST_BIN=""
 # NANOVLLM_GPU_SKIP_FULL_BUILD=1: build only the GPU op tests (faster; no bench).
 if [ "${NANOVLLM_GPU_SKIP_FULL_BUILD:-0}" != 1 ] &&
