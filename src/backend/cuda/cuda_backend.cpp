@@ -35,6 +35,16 @@ struct MemoryCounters {
   std::atomic<size_t> peak{0};
 };
 
+// A measurement switch from the environment: unset gives `fallback`, "0" off, "1" on; anything
+// else is an error naming the variable.
+bool env_switch(const char* name, bool fallback) {
+  const char* env = std::getenv(name);
+  if (!env) return fallback;
+  const std::string v = env;
+  NANOVLLM_CHECK(v == "0" || v == "1", "cuda backend: ", name, " is '", v, "', expected 0 or 1");
+  return v == "1";
+}
+
 bool is_float_dtype(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 void check_tensor(const Tensor& t, const char* op, const char* name, int ndim) {
@@ -145,7 +155,7 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   check_cuda(cudaDeviceGetAttribute(&state_->num_sms, cudaDevAttrMultiProcessorCount, device),
              "querying the SM count");
   cudaDeviceProp prop{};
-  check_cuda(cudaGetDeviceProperties(&prop, device), "querying the device name");
+  check_cuda(cudaGetDeviceProperties(&prop, device), "querying the device's name and version");
   state_->device_name = prop.name;
   if (const char* waves = std::getenv("NANOVLLM_DECODE_MIN_WAVES")) {
     char* end = nullptr;
@@ -155,25 +165,11 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
                    "', expected an integer in [1, 64]");
     state_->decode_min_waves = int32_t(w);
   }
-  if (const char* even = std::getenv("NANOVLLM_DECODE_EVEN_SPLITS")) {
-    const std::string v = even;
-    NANOVLLM_CHECK(v == "0" || v == "1", "cuda backend: NANOVLLM_DECODE_EVEN_SPLITS is '", v,
-                   "', expected 0 or 1");
-    state_->decode_even_splits = v == "1";
-  }
+  state_->decode_even_splits = env_switch("NANOVLLM_DECODE_EVEN_SPLITS", true);
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
-  int major = 0;
-  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
-             "querying the compute capability");
-  bool pdl = true;
-  if (const char* env = std::getenv("NANOVLLM_PDL")) {
-    const std::string v = env;
-    NANOVLLM_CHECK(v == "0" || v == "1", "cuda backend: NANOVLLM_PDL is '", v,
-                   "', expected 0 or 1");
-    pdl = v == "1";
-  }
-  state_->overlap_launches = pdl && major >= 9 && !state_->profiler;
+  state_->overlap_launches =
+      env_switch("NANOVLLM_PDL", true) && prop.major >= 9 && !state_->profiler;
 }
 
 CudaBackend::~CudaBackend() = default;

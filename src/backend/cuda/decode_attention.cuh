@@ -383,7 +383,7 @@ int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G) {
 #define NANOVLLM_DECODE_FOR_ACT(EXTERN, T)                                                  \
   EXTERN template void launch_for_act<T>(const Tensor&, const PagedKvLayer&,                \
                                          const AttentionMeta&, const DecodeArgs&, Tensor,   \
-                                         const Stream&);                                     \
+                                         const Stream&);                                    \
   EXTERN template int ctas_per_sm_for_act<T>(KvDType, int, int);
 NANOVLLM_DECODE_FOR_ACT(extern, float)
 NANOVLLM_DECODE_FOR_ACT(extern, __half)
