@@ -39,30 +39,16 @@ namespace nanovllm::cuda::decode_detail {
 
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
 // register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
-// PIPELINED: a warp issues the loads of its next 16 tokens before computing the current ones
-// (two iterations of registers, so the loads stay in flight during the arithmetic).
-template <int MIN_CTAS_, bool PIPELINED_ = false>
+template <int MIN_CTAS_>
 struct Int8MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
   static constexpr int STEP = kWarps * WARP_TOKENS;  // tokens per CTA iteration
   static constexpr int MIN_CTAS = MIN_CTAS_;
-  static constexpr bool PIPELINED = PIPELINED_;
 };
 template <class Loop>
 constexpr bool is_int8_mma_loop = false;
-template <int N, bool P>
-constexpr bool is_int8_mma_loop<Int8MmaLoop<N, P>> = true;
-
-// What a lane holds of one warp iteration's 16 tokens: K words of tokens g, g + 8 (bytes
-// [c D/4, (c+1) D/4)), V words of its 4 V tokens (bytes [g D/8, (g+1) D/8)), the scales of
-// tokens g, g + 8 and whether they are attended.
-template <int D>
-struct Int8MmaRows {
-  uint32_t kw[2][D / 16];
-  uint32_t vw[4][D / 32];
-  float ks[2], vs[2];
-  bool valid[2];
-};
+template <int N>
+constexpr bool is_int8_mma_loop<Int8MmaLoop<N>> = true;
 
 // c += A x B, int8 operands (m16n8k32), s32 accumulation.
 __device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -186,57 +172,53 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   float lsum[2] = {0.f, 0.f};          // this lane's share of their running sums
   float vmul = 0.f;                    // 2^e (0: not chosen yet, the warp has seen no token)
 
-  using Rows = Int8MmaRows<D>;
-  // Loads of one warp iteration over tokens [t0, t0 + 16), all attended and in the cache block
-  // block_id (no per-token checks or lookups).
-  auto load_full = [&](int t0, int32_t block_id, Rows& r) {
-    // slot of token t0 + i is base + i
-    const uint32_t blk = a.block_size.quotient(uint32_t(t0));
-    const int64_t base = int64_t(block_id) * bs + a.block_size.remainder(uint32_t(t0), blk);
-    const int64_t row = base * stride;
-    const int64_t sp = base * hkv + kv_head;
+  // One warp iteration over tokens [t0, t0 + 16). FULL: all of them attended and in one cache
+  // block (no per-token checks or lookups); otherwise each token is checked and looked up.
+  // FULL takes the cache block id of t0 (looked up an iteration ahead).
+  auto iteration = [&](auto full, int t0, int32_t block_id) {
+    constexpr bool FULL = decltype(full)::value;
+    uint32_t kw[2][KW];          // tokens g, g + 8
+    uint32_t vw[4][VB / 4];      // tokens vtok
+    float ks[2], vs[2];          // scales of tokens g, g + 8
+    bool valid[2];
+    if constexpr (FULL) {
+      // slot of token t0 + i is base + i
+      const uint32_t blk = a.block_size.quotient(uint32_t(t0));
+      const int64_t base = int64_t(block_id) * bs + a.block_size.remainder(uint32_t(t0), blk);
+      const int64_t row = base * stride;
+      const int64_t sp = base * hkv + kv_head;
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      load_words<KW>(kbase + row + k_off[i], r.kw[i]);
-      r.ks[i] = __ldcs(kv.k_scale + sp + s_off[i]);
-      r.vs[i] = __ldcs(kv.v_scale + sp + s_off[i]);
-      r.valid[i] = true;
-    }
+      for (int i = 0; i < 2; ++i) {
+        load_words<KW>(kbase + row + k_off[i], kw[i]);
+        ks[i] = __ldcs(kv.k_scale + sp + s_off[i]);
+        vs[i] = __ldcs(kv.v_scale + sp + s_off[i]);
+        valid[i] = true;
+      }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) load_words<VB / 4>(vbase + row + v_off[i], r.vw[i]);
-  };
-  // The same for any 16 tokens: each is checked against end and looked up in the block table.
-  auto load_checked = [&](int t0, Rows& r) {
+      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vbase + row + v_off[i], vw[i]);
+    } else {
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int pos = t0 + g + 8 * i;
-      r.valid[i] = pos < end;
+      for (int i = 0; i < 2; ++i) {
+        const int pos = t0 + g + 8 * i;
+        valid[i] = pos < end;
 #pragma unroll
-      for (int w = 0; w < KW; ++w) r.kw[i][w] = 0u;
-      r.ks[i] = r.vs[i] = 0.f;
-      if (r.valid[i]) {
-        const int64_t sl = slot_of(a, table, pos);
-        load_words<KW>(kbase + sl * stride, r.kw[i]);
-        r.ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
-        r.vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
+        for (int w = 0; w < KW; ++w) kw[i][w] = 0u;
+        ks[i] = vs[i] = 0.f;
+        if (valid[i]) {
+          const int64_t sl = slot_of(a, table, pos);
+          load_words<KW>(kbase + sl * stride, kw[i]);
+          ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
+          vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int pos = t0 + vtok[i];
+#pragma unroll
+        for (int w = 0; w < VB / 4; ++w) vw[i][w] = 0u;
+        if (pos < end) load_words<VB / 4>(vbase + slot_of(a, table, pos) * stride, vw[i]);
       }
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int pos = t0 + vtok[i];
-#pragma unroll
-      for (int w = 0; w < VB / 4; ++w) r.vw[i][w] = 0u;
-      if (pos < end) load_words<VB / 4>(vbase + slot_of(a, table, pos) * stride, r.vw[i]);
-    }
-  };
-
-  // The arithmetic of one warp iteration on its loaded rows.
-  auto compute = [&](const Rows& r) {
-    const auto& kw = r.kw;
-    const auto& vw = r.vw;
-    const auto& ks = r.ks;
-    const auto& vs = r.vs;
-    const auto& valid = r.valid;
     // P x 2^e stays in FP16's normal range: e from the v_scale of the warp's first token (lane
     // 0's token t0), fixed from then on (2^e exact; the acc is unscaled once at the end).
     if (vmul == 0.f) {
@@ -311,52 +293,21 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   };
 
   // A warp's 16 tokens start at a multiple of 16, so they share one cache block when 16 | bs.
-  // The next iteration's block-table entry is read one iteration early, so that the data loads
-  // do not wait for a table lookup first.
   int t0 = begin + warp * WT;
-  if (bs % WT == 0 && t0 + WT <= end) {
-    int32_t next_block = table[a.block_size.quotient(uint32_t(t0))];
-    if constexpr (Loop::PIPELINED) {
-      // Two register sets in turn: the loads of tokens tn fly while tokens t0 are computed.
-      Rows r0, r1;
-      load_full(t0, next_block, r0);
-      if (t0 + Loop::STEP + WT <= end)
-        next_block = table[a.block_size.quotient(uint32_t(t0 + Loop::STEP))];
-      // Computes `cur` (tokens t0) after issuing the loads of the next tokens into `nxt`;
-      // false when there are none.
-      auto step = [&](Rows& cur, Rows& nxt) {
-        const int tn = t0 + Loop::STEP;
-        const bool more = tn + WT <= end;
-        if (more) {
-          load_full(tn, next_block, nxt);
-          if (tn + Loop::STEP + WT <= end)
-            next_block = table[a.block_size.quotient(uint32_t(tn + Loop::STEP))];
-        }
-        compute(cur);
-        t0 = tn;
-        return more;
-      };
+  if (bs % WT == 0) {
+    // The next iteration's block-table entry is read one iteration early, so that the data
+    // loads do not wait for a table lookup first.
+    int32_t next_block = t0 + WT <= end ? table[a.block_size.quotient(uint32_t(t0))] : 0;
 #pragma unroll 1
-      while (step(r0, r1) && step(r1, r0)) {
-      }
-    } else {
-#pragma unroll 1
-      for (; t0 + WT <= end; t0 += Loop::STEP) {
-        const int32_t block_id = next_block;
-        const int tn = t0 + Loop::STEP;
-        if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
-        Rows r;
-        load_full(t0, block_id, r);
-        compute(r);
-      }
+    for (; t0 + WT <= end; t0 += Loop::STEP) {
+      const int32_t block_id = next_block;
+      const int tn = t0 + Loop::STEP;
+      if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
+      iteration(std::true_type{}, t0, block_id);
     }
   }
 #pragma unroll 1
-  for (; t0 < end; t0 += Loop::STEP) {
-    Rows r;
-    load_checked(t0, r);
-    compute(r);
-  }
+  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0);
 
   // ---- this warp's state of heads 2c, 2c + 1 into shared memory (real dims), then the merge ----
 #pragma unroll
