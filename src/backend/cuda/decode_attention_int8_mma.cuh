@@ -39,29 +39,16 @@ namespace nanovllm::cuda::decode_detail {
 
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
 // register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
-// Q_IN_SMEM: q's int8 words are read from shared memory at every iteration instead of being
-// held in 2 x D / 16 registers (for a smaller register budget, so more CTAs per SM).
-template <int MIN_CTAS_, bool Q_IN_SMEM_ = false>
+template <int MIN_CTAS_>
 struct Int8MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
   static constexpr int STEP = kWarps * WARP_TOKENS;  // tokens per CTA iteration
   static constexpr int MIN_CTAS = MIN_CTAS_;
-  static constexpr bool Q_IN_SMEM = Q_IN_SMEM_;
 };
 template <class Loop>
 constexpr bool is_int8_mma_loop = false;
-template <int N, bool Q>
-constexpr bool is_int8_mma_loop<Int8MmaLoop<N, Q>> = true;
-
-// 16 bytes of shared memory at a shared-window address; volatile so that the load stays in the
-// loop (the point is not to hold the words in registers).
-__device__ __forceinline__ uint4 load_shared_16(uint32_t addr) {
-  uint4 v;
-  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "r"(addr));
-  return v;
-}
+template <int N>
+constexpr bool is_int8_mma_loop<Int8MmaLoop<N>> = true;
 
 // c += A x B, int8 operands (m16n8k32), s32 accumulation.
 __device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -158,18 +145,6 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * c));
     qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * c + 1));
   }
-  // [warp][lane][hi, lo][KW] words: each warp its own copy (no CTA barrier needed)
-  __shared__ __align__(16) uint32_t s_q[Loop::Q_IN_SMEM ? kWarps : 1][32][2][KW];
-  uint32_t q_smem = 0;
-  if constexpr (Loop::Q_IN_SMEM) {
-#pragma unroll
-    for (int w = 0; w < KW; ++w) {
-      s_q[warp][lane][0][w] = qhi[w];
-      s_q[warp][lane][1][w] = qlo[w];
-    }
-    __syncwarp();
-    q_smem = uint32_t(__cvta_generic_to_shared(&s_q[warp][lane][0][0]));
-  }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
   const char* kbase = static_cast<const char*>(kv.k) + int64_t(kv_head) * D + c * (D / 4);
@@ -255,23 +230,10 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 
     // ---- S^T = K q^T: tokens g, g + 8 (rows) x heads 2c, 2c + 1, both q levels ----
     int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
-    if constexpr (Loop::Q_IN_SMEM) {
 #pragma unroll
-      for (int m = 0; m < KW / 4; ++m) {  // k-steps 2m, 2m + 1
-        const uint4 h = load_shared_16(q_smem + 16 * m);
-        const uint4 l = load_shared_16(q_smem + 4 * KW + 16 * m);
-        const int j = 2 * m;
-        mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], h.x, h.y);
-        mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], l.x, l.y);
-        mma_s8(shi, kw[0][2 * j + 2], kw[1][2 * j + 2], kw[0][2 * j + 3], kw[1][2 * j + 3], h.z, h.w);
-        mma_s8(slo, kw[0][2 * j + 2], kw[1][2 * j + 2], kw[0][2 * j + 3], kw[1][2 * j + 3], l.z, l.w);
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < D / 32; ++j) {
-        mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
-        mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
-      }
+    for (int j = 0; j < D / 32; ++j) {
+      mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+      mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
     }
 
     // ---- online softmax of heads 2c, 2c + 1 over the 16 tokens (8 lanes share each) ----
