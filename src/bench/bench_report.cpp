@@ -66,9 +66,11 @@ void print_row(std::ostream& out, const std::vector<std::string>& cells, const s
 void print_throughput(const BenchReport& rep, std::ostream& out) {
   const bool latency = !rep.results.empty() && rep.results[0].ms_per_output_token.has_value();
   std::vector<std::string> head = {"kv dtype", "out tok/s", "wall s", "floor s", "roofline", "peak MiB",
-                                   "KV blocks", "B/token", "preempt", "prefix hit"};
+                                   "KV blocks", "B/token", "preempt", "prefix hit", "decode s"};
   if (latency) head.push_back("ms/token");
-  head.insert(head.end(), {"x tok/s", "x blocks"});
+  // x decode s: the decode phase's time against the first dtype's (W3's decode-step criterion
+  // when both ran the same steps)
+  head.insert(head.end(), {"x tok/s", "x blocks", "x decode s"});
   if (latency) head.push_back("x ms/token");
   std::vector<int> widths;
   for (const auto& h : head) widths.push_back(std::max<int>(10, static_cast<int>(h.size())));
@@ -84,10 +86,12 @@ void print_throughput(const BenchReport& rep, std::ostream& out) {
                                     std::to_string(r.num_kv_blocks),
                                     std::to_string(r.kv_bytes_per_token),
                                     std::to_string(r.preemptions),
-                                    fmt("%.1f%%", 100 * r.prefix_cache_hit_rate)};
+                                    fmt("%.1f%%", 100 * r.prefix_cache_hit_rate),
+                                    fmt("%.3f", r.decode_s)};
     if (latency) row.push_back(r.ms_per_output_token ? fmt("%.3f", *r.ms_per_output_token) : "-");
     row.push_back(ratio(r.output_tok_per_s, first.output_tok_per_s));
     row.push_back(ratio(static_cast<double>(r.num_kv_blocks), static_cast<double>(first.num_kv_blocks)));
+    row.push_back(ratio(r.decode_s, first.decode_s));
     if (latency) {
       row.push_back(r.ms_per_output_token && first.ms_per_output_token
                         ? ratio(*r.ms_per_output_token, *first.ms_per_output_token)

@@ -22,6 +22,7 @@ BenchResult result(const char* dtype, double tok_per_s, int64_t blocks) {
   r.cached_prompt_tokens = 25;
   r.prompt_tokens = 75;
   r.prefix_cache_hit_rate = 0.25;
+  r.decode_s = 0.8 * r.wall_s;
   return r;
 }
 
@@ -42,6 +43,9 @@ TEST(BenchReport, TableShowsRatiosAgainstTheFirstDtype) {
   EXPECT_NE(table.find("1.50x"), std::string::npos) << table;  // int8 tok/s vs bf16
   EXPECT_NE(table.find("1.94x"), std::string::npos) << table;  // int8 blocks vs bf16
   EXPECT_NE(table.find("25.0%"), std::string::npos) << table;  // prefix hit rate
+  EXPECT_NE(table.find("x decode s"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.240"), std::string::npos) << table;  // bf16 decode s: 0.8 x 0.3 s
+  EXPECT_NE(table.find("0.67x"), std::string::npos) << table;  // int8 decode s vs bf16: 0.16 / 0.24
   EXPECT_EQ(table.find("ms/token"), std::string::npos);       // only W4 has it
   EXPECT_NE(table.find("commit abc1234, cpu\n"), std::string::npos) << table;
 }
