@@ -13,6 +13,7 @@
 
 #include "bench/workloads.h"
 #include "engine/batch_builder.h"
+#include "engine/graph_buckets.h"
 #include "scheduler/scheduler.h"
 
 using namespace nanovllm;
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     scheduler.add(std::make_shared<Sequence>(int64_t(i), w.prompt_token_ids[i], params));
   }
   const int32_t width = (config.max_model_len + config.block_size - 1) / config.block_size;
+  const std::vector<int32_t> graph_sizes = decode_graph_sizes(config.max_num_seqs);
   double schedule_s = 0, build_s = 0, pad_s = 0, post_s = 0;
   int64_t steps = 0, rows = 0;
   auto seconds = [](Clock::time_point a, Clock::time_point b) {
@@ -50,8 +52,8 @@ int main(int argc, char** argv) {
     const auto t1 = Clock::now();
     BatchInput input = build_batch_input(batch, config.block_size, width);
     const auto t2 = Clock::now();
-    // ModelRunner pads in place to the graph bucket (multiples of 8 here).
-    if (!batch.is_prefill) pad_decode_batch(input, (input.num_seqs() + 7) / 8 * 8);
+    // ModelRunner pads in place to the graph bucket.
+    if (!batch.is_prefill) pad_decode_batch(input, graph_bucket(graph_sizes, input.num_seqs()));
     const auto t3 = Clock::now();
     const std::vector<int32_t> sampled(size_t(batch.num_samples()), 7);
     scheduler.postprocess(batch, sampled);

@@ -5,21 +5,10 @@
 
 #include "core/error.h"
 #include "engine/batch_builder.h"
+#include "engine/graph_buckets.h"
 #include "engine/sampling_rows.h"
 
 namespace nanovllm {
-namespace {
-
-// nano-vllm's decode graph sizes: 1, 2, 4, 8, then every 16 up to the batch limit.
-std::vector<int32_t> decode_graph_sizes(int32_t max_num_seqs) {
-  std::vector<int32_t> sizes;
-  for (int32_t s : {1, 2, 4, 8})
-    if (s <= max_num_seqs) sizes.push_back(s);
-  for (int32_t s = 16; s <= std::min(max_num_seqs, 512); s += 16) sizes.push_back(s);
-  return sizes;
-}
-
-}  // namespace
 
 ModelRunner::ModelRunner(DecoderModel& model, Backend& backend, KvCache& kv,
                          const RunnerConfig& config)
@@ -34,9 +23,7 @@ ModelRunner::ModelRunner(DecoderModel& model, Backend& backend, KvCache& kv,
 ModelRunner::~ModelRunner() = default;
 
 int32_t ModelRunner::graph_bucket(int32_t num_seqs) const {
-  for (int32_t s : graph_sizes_)
-    if (s >= num_seqs) return s;
-  return 0;
+  return nanovllm::graph_bucket(graph_sizes_, num_seqs);
 }
 
 Tensor ModelRunner::forward_and_logits(BatchInput& input, bool use_graph) {
