@@ -67,13 +67,29 @@ class Backend {
   virtual void embedding(const Tensor& ids, const Tensor& table, Tensor out) = 0;
   // out[T, H] = x / rms(x) * weight[H]
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) = 0;
-  // residual[T, H] += x; out[T, H] = rms_norm(residual) * weight
-  virtual void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
-                            Tensor out) = 0;
   // out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]); out may be F32 when x and w are 16-bit.
   virtual void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) = 0;
+  // residual[T, N] += x[T, K] . w[N, K]^T (+ bias[N]): o_proj and down adding into the residual
+  // stream. residual is in x's dtype.
+  virtual void linear_residual(const Tensor& x, const Tensor& w, const Tensor* bias,
+                               Tensor residual) = 0;
   // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]; gate_up [T, 2I]
   virtual void silu_mul(const Tensor& gate_up, Tensor out) = 0;
+
+  // ---- fused ops: a backend may run each as one kernel; these defaults compose the ops above
+  // (what the CPU reference runs). `normed` / `act` are scratch for the intermediate rows. ----
+  // out[T, N] = (rms_norm(x[T, K]) * norm_weight[K]) . w[N, K]^T (+ bias[N]); normed [T, K]
+  virtual void norm_linear(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                           const Tensor* bias, Tensor normed, Tensor out) {
+    rms_norm(x, norm_weight, eps, normed);
+    linear(normed, w, bias, out);
+  }
+  // residual[T, N] += (silu(gate_up[:, :I]) * gate_up[:, I:]) . w[N, I]^T; act [T, I]
+  virtual void silu_mul_linear_residual(const Tensor& gate_up, const Tensor& w, Tensor act,
+                                        Tensor residual) {
+    silu_mul(gate_up, act);
+    linear_residual(act, w, nullptr, residual);
+  }
   // qkv [T, (Hq + 2 Hkv) D] -> q_out [T, Hq D] with optional per-head q/k RMSNorm and RoPE at
   // positions (int32 [T]); K (normed, roped) and V are stored, quantized when kv.dtype is, at
   // slot_mapping (int64 [T], -1 skipped).

@@ -30,7 +30,6 @@ DecoderModel::DecoderModel(const ModelConfig& config, Backend& backend, const We
   const int64_t q_width = int64_t(config.num_attention_heads) * D;
   const int64_t qkv_width = q_width + 2 * int64_t(config.num_key_value_heads) * D;
   const int64_t I = config.intermediate_size;
-  hidden_ = store_.allocate(act_, {T, H});
   residual_ = store_.allocate(act_, {T, H});
   normed_ = store_.allocate(act_, {T, H});
   qkv_ = store_.allocate(act_, {T, qkv_width});
@@ -112,34 +111,30 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
 
 Tensor DecoderModel::forward(const StepTensors& step, std::span<const PagedKvLayer> kv) {
   const int64_t T = step.token_ids.dim(0);
-  NANOVLLM_CHECK(T > 0 && T <= hidden_.dim(0), "model: step of ", T, " tokens exceeds workspace of ",
-                 hidden_.dim(0));
+  NANOVLLM_CHECK(T > 0 && T <= residual_.dim(0), "model: step of ", T, " tokens exceeds workspace of ",
+                 residual_.dim(0));
   NANOVLLM_CHECK(kv.size() == layers_.size(), "model: ", kv.size(), " KV layers for ",
                  layers_.size(), " model layers");
-  Tensor hidden = hidden_.rows(0, T), residual = residual_.rows(0, T), normed = normed_.rows(0, T);
+  Tensor residual = residual_.rows(0, T), normed = normed_.rows(0, T);
   Tensor qkv = qkv_.rows(0, T), q = q_.rows(0, T), attn = attn_.rows(0, T);
   Tensor gate_up = gate_up_.rows(0, T), act = act_buf_.rows(0, T);
   const float scale = 1.0f / std::sqrt(float(config_.head_dim));
+  const float eps = config_.rms_norm_eps;
 
+  // The residual stream lives in `residual`: o_proj and down add into it, and the products after
+  // each norm read it (norm_linear), so a backend can fuse the norms and the adds into them.
   backend_.embedding(step.token_ids, embed_, residual);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& L = layers_[i];
-    if (i == 0) {
-      backend_.rms_norm(residual, L.input_norm, config_.rms_norm_eps, normed);
-    } else {
-      // residual += mlp output (in hidden); normed = norm(residual)
-      backend_.add_rms_norm(hidden, residual, L.input_norm, config_.rms_norm_eps, normed);
-    }
-    backend_.linear(normed, L.qkv_weight, L.qkv_bias.defined() ? &L.qkv_bias : nullptr, qkv);
+    backend_.norm_linear(residual, L.input_norm, eps, L.qkv_weight,
+                         L.qkv_bias.defined() ? &L.qkv_bias : nullptr, normed, qkv);
     backend_.qkv_rope_store(qkv, L.qkv, step.positions, step.slot_mapping, kv[i], q);
     backend_.paged_attention(q, kv[i], step.attention, scale, attn);
-    backend_.linear(attn, L.o_weight, L.o_bias.defined() ? &L.o_bias : nullptr, hidden);
-    backend_.add_rms_norm(hidden, residual, L.post_norm, config_.rms_norm_eps, normed);
-    backend_.linear(normed, L.gate_up_weight, nullptr, gate_up);
-    backend_.silu_mul(gate_up, act);
-    backend_.linear(act, L.down_weight, nullptr, hidden);
+    backend_.linear_residual(attn, L.o_weight, L.o_bias.defined() ? &L.o_bias : nullptr, residual);
+    backend_.norm_linear(residual, L.post_norm, eps, L.gate_up_weight, nullptr, normed, gate_up);
+    backend_.silu_mul_linear_residual(gate_up, L.down_weight, act, residual);
   }
-  backend_.add_rms_norm(hidden, residual, final_norm_, config_.rms_norm_eps, normed);
+  backend_.rms_norm(residual, final_norm_, eps, normed);
   return normed;
 }
 

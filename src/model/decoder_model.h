@@ -1,7 +1,8 @@
 #pragma once
 // The decoder-only transformer shared by Llama, Qwen2 and Qwen3 (nano-vllm's models/qwen3.py):
-// embedding -> N x [RMSNorm, fused QKV + (q/k norm) + RoPE + KV store, paged attention, o_proj,
-// add+RMSNorm, gate_up, SiLU x up, down] -> final norm -> LM head on the sampled rows only.
+// embedding -> N x [RMSNorm + fused QKV, (q/k norm) + RoPE + KV store, paged attention, o_proj
+// into the residual, RMSNorm + gate_up, SiLU x up + down into the residual] -> final norm -> LM
+// head on the sampled rows only.
 #include <span>
 #include <vector>
 
@@ -66,9 +67,8 @@ class DecoderModel {
   std::vector<Layer> layers_;
 
   // Workspace, sized for max_tokens rows (views are taken per step; nothing allocates later).
-  Tensor hidden_;    // [T, H]
-  Tensor residual_;  // [T, H]
-  Tensor normed_;    // [T, H]
+  Tensor residual_;  // [T, H] the residual stream
+  Tensor normed_;    // [T, H] normalized rows (scratch of norm_linear; forward's result)
   Tensor qkv_;       // [T, (Hq + 2 Hkv) D]
   Tensor q_;         // [T, Hq D]
   Tensor attn_;      // [T, Hq D]

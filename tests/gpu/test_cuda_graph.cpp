@@ -1,5 +1,6 @@
 // CUDA graph capture of a decode-like step (qkv_rope_store into the paged cache, decode
-// attention, residual add + RMSNorm, linear to F32 logits): replays equal the eager run, also
+// attention, a product added into the residual, RMSNorm + product, linear to F32 logits; at 4
+// rows the fused small-M kernels): replays equal the eager run, also
 // after the inputs change in place between replays.
 #include "attention_case_runner.h"
 
@@ -43,6 +44,8 @@ TEST(CudaGraph, ReplayEqualsEager) {
     auto normw = gpu.floats(dt, random_floats(size_t(H), rng, 0.5f, 1.5f), {H});
     auto normed = gpu.poisoned(dt, {B, H});
     auto w = gpu.floats(dt, random_floats(size_t(V * H), rng, -0.05f, 0.05f), {V, H});
+    auto wo = gpu.floats(dt, random_floats(size_t(H * H), rng, -0.05f, 0.05f), {H, H});
+    auto mixed = gpu.poisoned(dt, {B, H});
     auto logits = gpu.poisoned(DType::F32, {B, V});
     AttentionMeta meta = d.meta;
     meta.max_context_len = 4096;  // captured for longer contexts than today's
@@ -52,8 +55,10 @@ TEST(CudaGraph, ReplayEqualsEager) {
     auto step = [&] {
       be.qkv_rope_store(qkv.tensor, qspec, pos.tensor, slots.tensor, d.layer, q.tensor);
       be.paged_attention(q.tensor, d.layer, meta, 1.f / std::sqrt(float(D)), attn.tensor);
-      be.add_rms_norm(attn.tensor, residual.tensor, normw.tensor, 1e-6f, normed.tensor);
-      be.linear(normed.tensor, w.tensor, nullptr, logits.tensor);
+      be.linear_residual(attn.tensor, wo.tensor, nullptr, residual.tensor);
+      be.norm_linear(residual.tensor, normw.tensor, 1e-6f, wo.tensor, nullptr, normed.tensor,
+                     mixed.tensor);
+      be.linear(mixed.tensor, w.tensor, nullptr, logits.tensor);
     };
     auto reset_residual = [&] {
       std::vector<uint8_t> enc = encode(dt, residual0);

@@ -1,5 +1,6 @@
-// embedding, gather_rows, rms_norm, add_rms_norm, silu_mul and linear on the GPU against the CPU
-// backend, for every activation dtype, with odd sizes. Inputs are rounded to the dtype first so
+// embedding, gather_rows, rms_norm, silu_mul, linear, linear_residual and the fused ops
+// (norm_linear, silu_mul_linear_residual: one small-M kernel at <= 8 rows) on the GPU against the
+// CPU backend, for every activation dtype, with odd sizes. Inputs are rounded to the dtype first so
 // both backends see the same values; outputs are poisoned with NaN before each run.
 #include "common/backend_op_cases.h"
 #include "gpu_test_util.h"
@@ -44,7 +45,7 @@ TEST(CudaSimpleOps, EmbeddingAndGatherRows) {
   }
 }
 
-TEST(CudaSimpleOps, RmsNormAndAddRmsNorm) {
+TEST(CudaSimpleOps, RmsNorm) {
   NANOVLLM_SKIP_WITHOUT_GPU();
   Gpu gpu;
   auto cpu = make_cpu_backend();
@@ -54,10 +55,8 @@ TEST(CudaSimpleOps, RmsNormAndAddRmsNorm) {
         SCOPED_TRACE(std::string(dname(dt)) + " H=" + std::to_string(H) + " T=" + std::to_string(T));
         Rng rng(uint64_t(H * 131 + T) + int(dt));
         std::vector<float> x = rounded(dt, random_floats(size_t(T * H), rng, -3.f, 3.f));
-        std::vector<float> res = rounded(dt, random_floats(size_t(T * H), rng, -3.f, 3.f));
         std::vector<float> w = rounded(dt, random_floats(size_t(H), rng, 0.5f, 1.5f));
         auto dx = gpu.floats(dt, x, {T, H});
-        auto dres = gpu.floats(dt, res, {T, H});
         auto dw = gpu.floats(dt, w, {H});
         auto dout = gpu.poisoned(dt, {T, H});
         gpu.backend().rms_norm(dx.tensor, dw.tensor, 1e-6f, dout.tensor);
@@ -66,16 +65,93 @@ TEST(CudaSimpleOps, RmsNormAndAddRmsNorm) {
         std::vector<float> got = gpu.read(dout);
         ASSERT_TRUE(all_finite(got));
         EXPECT_LT(normalized_error(got, want), tolerance(dt)) << "rms_norm";
+      }
+    }
+  }
+}
 
-        auto dout2 = gpu.poisoned(dt, {T, H});
-        gpu.backend().add_rms_norm(dx.tensor, dres.tensor, dw.tensor, 1e-6f, dout2.tensor);
-        std::vector<float> res_cpu = res;
-        cpu->add_rms_norm(host_tensor(x, {T, H}), host_tensor(res_cpu, {T, H}), host_tensor(w, {H}),
-                          1e-6f, host_tensor(want, {T, H}));
-        got = gpu.read(dout2);
-        ASSERT_TRUE(all_finite(got));
-        EXPECT_LT(normalized_error(got, want), tolerance(dt)) << "add_rms_norm out";
-        EXPECT_LT(normalized_error(gpu.read(dres), res_cpu), tolerance(dt, 1e-7)) << "residual";
+// The residual ops checked twice: the whole residual after the op, and what the op added to it
+// (so that a wrong product cannot hide behind a large residual).
+void expect_residual_matches(const std::vector<float>& got, const std::vector<float>& want,
+                             const std::vector<float>& before, DType dt) {
+  ASSERT_TRUE(all_finite(got));
+  EXPECT_LT(normalized_error(got, want), tolerance(dt, 2e-6)) << "residual";
+  std::vector<float> got_delta(got.size()), want_delta(got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    got_delta[i] = got[i] - before[i];
+    want_delta[i] = want[i] - before[i];
+  }
+  EXPECT_LT(normalized_error(got_delta, want_delta), tolerance(dt, 2e-6)) << "added part";
+}
+
+TEST(CudaSimpleOps, FusedDecodeOpsMatchCpu) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  struct Shape { int64_t T, K, N; };
+  for (DType dt : kActDtypes) {
+    // T <= 8 with K % 8 == 0 and 16-bit activations: the fused small-M kernel (N not a multiple
+    // of its 4 features per CTA included); T >= 9, K = 100 or F32: the composition (cuBLASLt).
+    for (Shape s : {Shape{1, 1024, 4096}, Shape{3, 2048, 1024}, Shape{8, 3072, 1024},
+                    Shape{5, 64, 97}, Shape{9, 1024, 256}, Shape{33, 256, 130}, Shape{2, 100, 50}}) {
+      for (bool with_bias : {false, true}) {
+        SCOPED_TRACE(std::string(dname(dt)) + " T=" + std::to_string(s.T) + " K=" +
+                     std::to_string(s.K) + " N=" + std::to_string(s.N) +
+                     (with_bias ? " bias" : ""));
+        const int64_t T = s.T, K = s.K, N = s.N;
+        Rng rng(uint64_t(T * 7919 + K * 31 + N) + int(dt) + (with_bias ? 1 : 0));
+        std::vector<float> w = rounded(dt, random_floats(size_t(N * K), rng, -0.1f, 0.1f));
+        std::vector<float> b = rounded(dt, random_floats(size_t(N), rng));
+        std::vector<float> r0 = rounded(dt, random_floats(size_t(T * N), rng));
+        auto dw = gpu.floats(dt, w, {N, K});
+        auto db = gpu.floats(dt, b, {N});
+        Tensor hb = host_tensor(b, {N});
+        const Tensor* dbias = with_bias ? &db.tensor : nullptr;
+        const Tensor* hbias = with_bias ? &hb : nullptr;
+
+        // linear_residual: residual [T, N] += x [T, K] . w^T (+ b)
+        {
+          std::vector<float> x = rounded(dt, random_floats(size_t(T * K), rng));
+          auto dx = gpu.floats(dt, x, {T, K});
+          auto dres = gpu.floats(dt, r0, {T, N});
+          gpu.backend().linear_residual(dx.tensor, dw.tensor, dbias, dres.tensor);
+          std::vector<float> want = r0;
+          cpu->linear_residual(host_tensor(x, {T, K}), host_tensor(w, {N, K}), hbias,
+                               host_tensor(want, {T, N}));
+          SCOPED_TRACE("linear_residual");
+          expect_residual_matches(gpu.read(dres), want, r0, dt);
+        }
+        // norm_linear: out = (rms_norm(x) * g) . w^T (+ b), x the residual stream
+        {
+          std::vector<float> x = rounded(dt, random_floats(size_t(T * K), rng, -3.f, 3.f));
+          std::vector<float> g = rounded(dt, random_floats(size_t(K), rng, 0.5f, 1.5f));
+          auto dx = gpu.floats(dt, x, {T, K});
+          auto dg = gpu.floats(dt, g, {K});
+          auto dnormed = gpu.poisoned(dt, {T, K});
+          auto dout = gpu.poisoned(dt, {T, N});
+          gpu.backend().norm_linear(dx.tensor, dg.tensor, 1e-6f, dw.tensor, dbias, dnormed.tensor,
+                                    dout.tensor);
+          std::vector<float> normed(size_t(T * K)), want(size_t(T * N));
+          cpu->norm_linear(host_tensor(x, {T, K}), host_tensor(g, {K}), 1e-6f,
+                           host_tensor(w, {N, K}), hbias, host_tensor(normed, {T, K}),
+                           host_tensor(want, {T, N}));
+          std::vector<float> got = gpu.read(dout);
+          ASSERT_TRUE(all_finite(got));
+          EXPECT_LT(normalized_error(got, want), tolerance(dt, 2e-6)) << "norm_linear";
+        }
+        // silu_mul_linear_residual: residual [T, N] += (silu(gate) * up) . w^T, gate_up [T, 2K]
+        if (!with_bias) {
+          std::vector<float> gu = rounded(dt, random_floats(size_t(T * 2 * K), rng, -4.f, 4.f));
+          auto dgu = gpu.floats(dt, gu, {T, 2 * K});
+          auto dact = gpu.poisoned(dt, {T, K});
+          auto dres = gpu.floats(dt, r0, {T, N});
+          gpu.backend().silu_mul_linear_residual(dgu.tensor, dw.tensor, dact.tensor, dres.tensor);
+          std::vector<float> act(size_t(T * K)), want = r0;
+          cpu->silu_mul_linear_residual(host_tensor(gu, {T, 2 * K}), host_tensor(w, {N, K}),
+                                        host_tensor(act, {T, K}), host_tensor(want, {T, N}));
+          SCOPED_TRACE("silu_mul_linear_residual");
+          expect_residual_matches(gpu.read(dres), want, r0, dt);
+        }
       }
     }
   }

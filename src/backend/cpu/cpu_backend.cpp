@@ -64,12 +64,12 @@ void CpuBackend::embedding(const Tensor& ids, const Tensor& table, Tensor out) {
 void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) {
   cpu::rms_norm(x, weight, eps, out);
 }
-void CpuBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
-                              Tensor out) {
-  cpu::add_rms_norm(x, residual, weight, eps, out);
-}
 void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) {
   cpu::linear(x, w, bias, out);
+}
+void CpuBackend::linear_residual(const Tensor& x, const Tensor& w, const Tensor* bias,
+                                 Tensor residual) {
+  cpu::linear_residual(x, w, bias, residual);
 }
 void CpuBackend::silu_mul(const Tensor& gate_up, Tensor out) { cpu::silu_mul(gate_up, out); }
 void CpuBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,

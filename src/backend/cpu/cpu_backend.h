@@ -23,9 +23,9 @@ class CpuBackend final : public Backend {
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) override;
-  void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
-                    Tensor out) override;
   void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) override;
+  void linear_residual(const Tensor& x, const Tensor& w, const Tensor* bias,
+                       Tensor residual) override;
   void silu_mul(const Tensor& gate_up, Tensor out) override;
   void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                       const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out) override;

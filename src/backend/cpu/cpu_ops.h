@@ -11,8 +11,8 @@ namespace nanovllm::cpu {
 
 void embedding(const Tensor& ids, const Tensor& table, Tensor out);
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out);
-void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, Tensor out);
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out);
+void linear_residual(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor residual);
 void silu_mul(const Tensor& gate_up, Tensor out);
 void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                     const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out);

@@ -38,24 +38,4 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) {
   for (int64_t t = 0; t < T; ++t) norm_row(xp + t * H, w, eps, H, o + t * H);
 }
 
-// residual[T, H] += x; out[T, H] = rms_norm(residual) * weight. out may alias x.
-void add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps, Tensor out) {
-  check_norm("add_rms_norm", x, weight, out);
-  check_tensor(residual, "add_rms_norm", "residual", DType::F32, 2);
-  check_dim(residual, 0, x.dim(0), "add_rms_norm", "residual");
-  check_dim(residual, 1, x.dim(1), "add_rms_norm", "residual");
-  const int64_t T = x.dim(0), H = x.dim(1);
-  const float* xp = x.ptr<float>();
-  float* r = residual.ptr<float>();
-  const float* w = weight.ptr<float>();
-  float* o = out.ptr<float>();
-#pragma omp parallel for schedule(static) if (T * H > 32768)
-  for (int64_t t = 0; t < T; ++t) {
-    float* rr = r + t * H;
-    const float* xr = xp + t * H;
-    for (int64_t i = 0; i < H; ++i) rr[i] += xr[i];
-    norm_row(rr, w, eps, H, o + t * H);
-  }
-}
-
 }  // namespace nanovllm::cpu

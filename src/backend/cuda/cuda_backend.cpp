@@ -99,6 +99,9 @@ struct CudaBackend::State {
   std::string device_name;  // cudaDeviceProp::name
   int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
   bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
+  // The fused ops (norm_linear, linear_residual, silu_mul_linear_residual) run as one small-M
+  // kernel at <= 8 rows; env NANOVLLM_FUSED_SMALL_M=0: as their composition (for measurement).
+  bool fuse_small_m = true;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
   bool overlap_launches = false;
@@ -166,6 +169,7 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
     state_->decode_min_waves = int32_t(w);
   }
   state_->decode_even_splits = env_switch("NANOVLLM_DECODE_EVEN_SPLITS", true);
+  state_->fuse_small_m = env_switch("NANOVLLM_FUSED_SMALL_M", true);
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
   state_->overlap_launches =
@@ -272,55 +276,117 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Ten
   check_dim(out, 1, x.dim(1), op, "out");
   check_weight(weight, x.dtype, x.dim(1), op, "weight");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_rms_norm(x, nullptr, weight, eps, out, state_->launch_stream());
+  cuda::launch_rms_norm(x, weight, eps, out, state_->launch_stream());
 }
 
-void CudaBackend::add_rms_norm(const Tensor& x, Tensor residual, const Tensor& weight, float eps,
-                               Tensor out) {
-  const char* op = "add_rms_norm";
-  check_tensor(x, op, "x", 2);
-  for (const auto& [t, name] : {std::pair{&residual, "residual"}, std::pair{&out, "out"}}) {
-    check_tensor(*t, op, name, 2);
-    check_dtype(*t, op, name, x.dtype);
-    check_dim(*t, 0, x.dim(0), op, name);
-    check_dim(*t, 1, x.dim(1), op, name);
-  }
-  check_weight(weight, x.dtype, x.dim(1), op, "weight");
-  cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_rms_norm(x, &residual, weight, eps, out, state_->launch_stream());
-}
+namespace {
 
-void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) {
-  const char* op = "linear";
+// The checks of linear and linear_residual: x [T, K], w [N, K], out [T, N] in x's dtype (or F32
+// when allowed), bias [N].
+void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor* bias,
+                  const Tensor& out, const char* out_name, bool f32_out_allowed) {
   check_tensor(x, op, "x", 2);
   check_tensor(w, op, "w", 2);
-  check_tensor(out, op, "out", 2);
+  check_tensor(out, op, out_name, 2);
   NANOVLLM_CHECK(is_float_dtype(x.dtype), op, ": x must be float32, float16 or bfloat16");
   check_dtype(w, op, "w", x.dtype);
-  NANOVLLM_CHECK(out.dtype == x.dtype || out.dtype == DType::F32, op, ": out must be ",
-                 dtype_name(x.dtype), " or float32, got ", dtype_name(out.dtype));
+  if (f32_out_allowed)
+    NANOVLLM_CHECK(out.dtype == x.dtype || out.dtype == DType::F32, op, ": ", out_name,
+                   " must be ", dtype_name(x.dtype), " or float32, got ", dtype_name(out.dtype));
+  else
+    check_dtype(out, op, out_name, x.dtype);
   check_dim(w, 1, x.dim(1), op, "w");
-  check_dim(out, 0, x.dim(0), op, "out");
-  check_dim(out, 1, w.dim(0), op, "out");
-  NANOVLLM_CHECK(out.data != x.data, op, ": out must not alias x");
+  check_dim(out, 0, x.dim(0), op, out_name);
+  check_dim(out, 1, w.dim(0), op, out_name);
+  NANOVLLM_CHECK(out.data != x.data, op, ": ", out_name, " must not alias x");
   if (bias) {
     check_tensor(*bias, op, "bias", 1);
     NANOVLLM_CHECK(is_float_dtype(bias->dtype), op, ": bias must be a float tensor");
     check_dim(*bias, 0, w.dim(0), op, "bias");
   }
+}
+
+// The profiler's name of a product: "linear 1024->4096", " (1 row)" at one row.
+std::string product_label(const char* op, const Tensor& x, const Tensor& w) {
+  return std::string(op) + " " + std::to_string(w.dim(1)) + "->" + std::to_string(w.dim(0)) +
+         (x.dim(0) == 1 ? " (1 row)" : "");
+}
+
+}  // namespace
+
+void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) {
+  const char* op = "linear";
+  check_linear(op, x, w, bias, out, "out", true);
   if (x.dim(0) == 0 || w.dim(0) == 0) return;
   cuda::OpProfiler* prof = state_->prof();
-  cuda::OpTimer timer(prof, prof ? "linear " + std::to_string(x.dim(1)) + "->" +
-                                       std::to_string(w.dim(0)) + (x.dim(0) == 1 ? " (1 row)" : "")
-                                 : std::string());
+  cuda::OpTimer timer(prof, prof ? product_label(op, x, w) : std::string());
   if (x.dim(1) == 0) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), state_->stream), "linear (K = 0)");
   } else if (cuda::small_m_linear_supported(x, w, out)) {
-    cuda::launch_small_m_linear(x, w, out, state_->launch_stream());
+    cuda::launch_small_m_linear(x, w, out, {}, state_->launch_stream());
   } else {
     state_->matmul->run(x, w, out, state_->stream);
   }
   if (bias) cuda::launch_add_bias(*bias, out, state_->launch_stream());
+}
+
+void CudaBackend::linear_residual(const Tensor& x, const Tensor& w, const Tensor* bias,
+                                  Tensor residual) {
+  const char* op = "linear_residual";
+  check_linear(op, x, w, bias, residual, "residual", false);
+  if (x.dim(0) == 0 || w.dim(0) == 0 || x.dim(1) == 0) {
+    if (bias && x.dim(0) > 0) cuda::launch_add_bias(*bias, residual, state_->launch_stream());
+    return;
+  }
+  cuda::OpProfiler* prof = state_->prof();
+  cuda::OpTimer timer(prof, prof ? product_label(op, x, w) : std::string());
+  if (cuda::small_m_linear_supported(x, w, residual)) {
+    cuda::SmallMFusion f;
+    f.accumulate = true;
+    cuda::launch_small_m_linear(x, w, residual, f, state_->launch_stream());
+  } else {
+    state_->matmul->run(x, w, residual, state_->stream, /*accumulate=*/true);
+  }
+  if (bias) cuda::launch_add_bias(*bias, residual, state_->launch_stream());
+}
+
+void CudaBackend::norm_linear(const Tensor& x, const Tensor& norm_weight, float eps,
+                              const Tensor& w, const Tensor* bias, Tensor normed, Tensor out) {
+  const char* op = "norm_linear";
+  check_linear(op, x, w, bias, out, "out", false);
+  check_weight(norm_weight, x.dtype, x.dim(1), op, "norm_weight");
+  const bool fused = state_->fuse_small_m && norm_weight.dtype == x.dtype &&
+                     reinterpret_cast<uintptr_t>(norm_weight.data) % 16 == 0 &&
+                     cuda::small_m_linear_supported(x, w, out);
+  if (!fused) return Backend::norm_linear(x, norm_weight, eps, w, bias, normed, out);
+  cuda::OpProfiler* prof = state_->prof();
+  cuda::OpTimer timer(prof, prof ? product_label(op, x, w) : std::string());
+  cuda::SmallMFusion f;
+  f.input = cuda::SmallMFusion::Input::kRmsNorm;
+  f.norm_weight = &norm_weight;
+  f.eps = eps;
+  cuda::launch_small_m_linear(x, w, out, f, state_->launch_stream());
+  if (bias) cuda::launch_add_bias(*bias, out, state_->launch_stream());
+}
+
+void CudaBackend::silu_mul_linear_residual(const Tensor& gate_up, const Tensor& w, Tensor act,
+                                           Tensor residual) {
+  const char* op = "silu_mul_linear_residual";
+  check_tensor(gate_up, op, "gate_up", 2);
+  check_tensor(w, op, "w", 2);
+  check_dim(gate_up, 1, 2 * w.dim(1), op, "gate_up");
+  const bool fused = state_->fuse_small_m && w.dim(1) % 8 == 0 &&
+                     cuda::small_m_linear_supported(gate_up, w, residual) &&
+                     residual.dtype == gate_up.dtype && residual.ndim == 2 &&
+                     residual.dim(0) == gate_up.dim(0) && residual.dim(1) == w.dim(0);
+  if (!fused) return Backend::silu_mul_linear_residual(gate_up, w, act, residual);
+  check_dtype(w, op, "w", gate_up.dtype);
+  cuda::OpProfiler* prof = state_->prof();
+  cuda::OpTimer timer(prof, prof ? product_label(op, gate_up, w) : std::string());
+  cuda::SmallMFusion f;
+  f.input = cuda::SmallMFusion::Input::kSiluMul;
+  f.accumulate = true;
+  cuda::launch_small_m_linear(gate_up, w, residual, f, state_->launch_stream());
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {

@@ -21,8 +21,8 @@ struct Stream {
 // out[R, C] = src[indices[r], :] (int32 indices; rows outside [0, src rows) give zeros).
 void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, const Stream& stream);
 
-// residual == nullptr: out = x / rms(x) * w. Otherwise residual += x, out = norm(residual) * w.
-void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
+// out = x / rms(x) * w
+void launch_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out,
                      const Stream& stream);
 
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
@@ -32,7 +32,22 @@ void launch_silu_mul(const Tensor& gate_up, Tensor out, const Stream& stream);
 // dtype or F32; K % 8 == 0; 16-byte aligned x and w): the weight-streaming path of small batches.
 constexpr int64_t kSmallLinearMaxRows = 8;
 bool small_m_linear_supported(const Tensor& x, const Tensor& w, const Tensor& out);
-void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const Stream& stream);
+// What the small-M kernel does around the product, so that a decode layer at small batch needs
+// no separate norm, add or activation kernel (the CPU composes the same ops, backend.h):
+// - input kRmsNorm: x is the residual stream, the product is taken of rms_norm(x) * norm_weight
+//   (norm_weight [K] in x's dtype; each row's 1 / rms applied to its sums at the end);
+// - input kSiluMul: x is gate_up [M, 2K], the product is taken of silu(gate) * up, rounded to x's
+//   dtype as silu_mul stores it;
+// - accumulate: out += the product, rounded once (out in x's dtype).
+struct SmallMFusion {
+  enum class Input { kPlain, kRmsNorm, kSiluMul };
+  Input input = Input::kPlain;
+  const Tensor* norm_weight = nullptr;
+  float eps = 0.f;
+  bool accumulate = false;
+};
+void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const SmallMFusion& fusion,
+                           const Stream& stream);
 
 // out[T, N] += bias[N]
 void launch_add_bias(const Tensor& bias, Tensor out, const Stream& stream);

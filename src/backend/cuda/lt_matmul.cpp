@@ -74,10 +74,11 @@ const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType 
   return plans_.emplace(key, p).first->second;
 }
 
-void LtMatmul::run(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream) {
+void LtMatmul::run(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream,
+                   bool accumulate) {
   const int64_t T = x.dim(0), K = x.dim(1), N = w.dim(0);
   const Plan& p = plan_for(T, N, K, x.dtype, out.dtype);
-  const float alpha = 1.f, beta = 0.f;
+  const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
   check_cublas(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data,
                               p.c, out.data, p.c, &p.algo, workspace_, workspace_bytes_, stream),
                "linear: cublasLtMatmul");

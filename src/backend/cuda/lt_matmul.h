@@ -1,5 +1,5 @@
 #pragma once
-// out[T, N] = x[T, K] . w[N, K]^T through cuBLASLt: BF16/F16 inputs with FP32 accumulation (out
+// out[T, N] (+)= x[T, K] . w[N, K]^T through cuBLASLt: BF16/F16 inputs with FP32 accumulation (out
 // in the input dtype or F32), or F32 with CUBLAS_COMPUTE_32F (no TF32). One persistent
 // workspace; layouts, descriptor and the heuristic's algorithm are cached per shape.
 #include <cublasLt.h>
@@ -20,7 +20,9 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
 
-  void run(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream);
+  // accumulate: out += the product (beta = 1, in place), else out = it.
+  void run(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream,
+           bool accumulate = false);
 
  private:
   struct Plan {

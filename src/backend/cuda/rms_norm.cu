@@ -1,4 +1,4 @@
-// RMSNorm and the fused residual add + RMSNorm: one block per row, FP32 sums, 16-byte accesses.
+// RMSNorm: one block per row, FP32 sums, 16-byte accesses.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -7,27 +7,18 @@
 namespace nanovllm::cuda {
 namespace {
 
-// x, residual, out: [T, H] of T; weight: [H] of W (T or float). With residual: residual += x
-// (rounded to T, as stored) and the norm is taken of the new residual. out may alias x.
-template <class T, class W, int VEC, bool kResidual>
-__global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ weight, float eps,
-                                int64_t H, T* out) {
+// x, out: [T, H] of T; weight: [H] of W (T or float). out may alias x.
+template <class T, class W, int VEC>
+__global__ void rms_norm_kernel(const T* x, const W* __restrict__ weight, float eps, int64_t H,
+                                T* out) {
   start_after_previous_kernel();
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const T* xr = x + row * H;
-  T* rr = kResidual ? residual + row * H : nullptr;
   T* orow = out + row * H;
   float ss = 0.f;
   for (int64_t c = int64_t(threadIdx.x) * VEC; c < H; c += int64_t(blockDim.x) * VEC) {
-    Vec<T, VEC> v = load_vec<T, VEC>(xr + c);
-    if constexpr (kResidual) {
-      Vec<T, VEC> r = load_vec<T, VEC>(rr + c);
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) r.v[i] = from_f<T>(to_f(r.v[i]) + to_f(v.v[i]));
-      store_vec<T, VEC>(rr + c, r);
-      v = r;
-    }
+    const Vec<T, VEC> v = load_vec<T, VEC>(xr + c);
 #pragma unroll
     for (int i = 0; i < VEC; ++i) {
       const float f = to_f(v.v[i]);
@@ -36,10 +27,9 @@ __global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ w
   }
   ss = block_sum(ss, scratch);
   const float inv = 1.f / sqrtf(ss / float(H) + eps);
-  // Second pass re-reads what this same thread read (or wrote) in the first.
-  const T* src = kResidual ? rr : xr;
+  // The second pass re-reads what this same thread read in the first.
   for (int64_t c = int64_t(threadIdx.x) * VEC; c < H; c += int64_t(blockDim.x) * VEC) {
-    Vec<T, VEC> v = load_vec<T, VEC>(src + c);
+    const Vec<T, VEC> v = load_vec<T, VEC>(xr + c);
     Vec<T, VEC> o;
 #pragma unroll
     for (int i = 0; i < VEC; ++i) {
@@ -53,38 +43,31 @@ __global__ void rms_norm_kernel(const T* x, T* residual, const W* __restrict__ w
 }
 
 template <class T, class W, int VEC>
-void launch_typed(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
+void launch_typed(const Tensor& x, const Tensor& weight, float eps, Tensor out,
                   const Stream& stream) {
   const int64_t T_ = x.dim(0), H = x.dim(1);
   const int threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, (H / VEC + 31) / 32 * 32)));
-  if (residual)
-    launch_kernel(rms_norm_kernel<T, W, VEC, true>, unsigned(T_), threads, 0, stream,
-                  x.ptr<const T>(), residual->ptr<T>(), weight.ptr<const W>(), eps, H,
-                  out.ptr<T>());
-  else
-    launch_kernel(rms_norm_kernel<T, W, VEC, false>, unsigned(T_), threads, 0, stream,
-                  x.ptr<const T>(), nullptr, weight.ptr<const W>(), eps, H, out.ptr<T>());
+  launch_kernel(rms_norm_kernel<T, W, VEC>, unsigned(T_), threads, 0, stream, x.ptr<const T>(),
+                weight.ptr<const W>(), eps, H, out.ptr<T>());
 }
 
 }  // namespace
 
-void launch_rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor out,
+void launch_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out,
                      const Stream& stream) {
   if (x.dim(0) == 0) return;
-  const char* op = residual ? "add_rms_norm" : "rms_norm";
-  dispatch_act(x.dtype, op, [&](auto tag) {
+  dispatch_act(x.dtype, "rms_norm", [&](auto tag) {
     using T = decltype(tag);
-    const int vec = vec_width(sizeof(T), x.dim(1),
-                              {x.data, out.data, residual ? residual->data : nullptr});
+    const int vec = vec_width(sizeof(T), x.dim(1), {x.data, out.data});
     auto go = [&](auto wtag) {
       using W = decltype(wtag);
-      if (vec == 1) launch_typed<T, W, 1>(x, residual, weight, eps, out, stream);
-      else launch_typed<T, W, 16 / sizeof(T)>(x, residual, weight, eps, out, stream);
+      if (vec == 1) launch_typed<T, W, 1>(x, weight, eps, out, stream);
+      else launch_typed<T, W, 16 / sizeof(T)>(x, weight, eps, out, stream);
     };
     if (weight.dtype == DType::F32) go(float{});
     else go(T{});
   });
-  check_launch(op);
+  check_launch("rms_norm");
 }
 
 }  // namespace nanovllm::cuda

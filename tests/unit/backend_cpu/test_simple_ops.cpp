@@ -1,4 +1,5 @@
-// embedding, rms_norm, add_rms_norm, silu_mul, gather_rows, linear against double references.
+// embedding, rms_norm, silu_mul, gather_rows, linear, linear_residual and the fused ops
+// (norm_linear, silu_mul_linear_residual) against double references.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -46,7 +47,7 @@ TEST(CpuOps, Embedding) {
   }
 }
 
-TEST(CpuOps, RmsNormAndAddRmsNorm) {
+TEST(CpuOps, RmsNorm) {
   CpuBackend be;
   Rng rng(2);
   for (int64_t T : {1, 7, 97}) {
@@ -57,14 +58,6 @@ TEST(CpuOps, RmsNormAndAddRmsNorm) {
       be.rms_norm(host_tensor(x, {T, H}), host_tensor(w, {H}), 1e-5f, host_tensor(out, {T, H}));
       ASSERT_FALSE(testing::has_non_finite(out));
       EXPECT_LT(testing::max_abs_error(out, reference_rms_norm(x, w, T, H, 1e-5)), 1e-5);
-
-      std::vector<float> residual = random_floats(T * H, rng, -3.f, 3.f);
-      std::vector<float> sum(T * H);
-      for (int64_t i = 0; i < T * H; ++i) sum[i] = residual[i] + x[i];
-      be.add_rms_norm(host_tensor(x, {T, H}), host_tensor(residual, {T, H}), host_tensor(w, {H}),
-                      1e-5f, host_tensor(out, {T, H}));
-      EXPECT_EQ(residual, sum);
-      EXPECT_LT(testing::max_abs_error(out, reference_rms_norm(sum, w, T, H, 1e-5)), 1e-5);
     }
   }
 }
@@ -125,6 +118,88 @@ TEST(CpuOps, LinearWithAndWithoutBias) {
             << "T=" << T << " K=" << K << " N=" << N;
       }
     }
+  }
+}
+
+// want[t, n] = sum_k a[t, k] w[n, k] (+ bias[n]) in double.
+std::vector<double> reference_product(const std::vector<double>& a, const std::vector<float>& w,
+                                      const std::vector<float>* bias, int64_t T, int64_t K,
+                                      int64_t N) {
+  std::vector<double> out(size_t(T * N));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = bias ? double((*bias)[n]) : 0.0;
+      for (int64_t k = 0; k < K; ++k) s += a[t * K + k] * w[n * K + k];
+      out[t * N + n] = s;
+    }
+  return out;
+}
+
+TEST(CpuOps, LinearResidualAddsIntoTheResidual) {
+  CpuBackend be;
+  Rng rng(6);
+  for (int64_t T : {1, 7, 97}) {  // T = 1 takes BLAS's gemv, the others gemm
+    for (auto [K, N] : {std::pair<int64_t, int64_t>{64, 33}, {97, 128}}) {
+      std::vector<float> x = random_floats(T * K, rng), w = random_floats(N * K, rng),
+                         b = random_floats(N, rng), r0 = random_floats(T * N, rng, -3.f, 3.f);
+      for (bool with_bias : {false, true}) {
+        std::vector<float> residual = r0;
+        Tensor bias = host_tensor(b, {N});
+        be.linear_residual(host_tensor(x, {T, K}), host_tensor(w, {N, K}),
+                           with_bias ? &bias : nullptr, host_tensor(residual, {T, N}));
+        std::vector<double> want = reference_product(std::vector<double>(x.begin(), x.end()), w,
+                                                     with_bias ? &b : nullptr, T, K, N);
+        for (int64_t i = 0; i < T * N; ++i) want[i] += r0[i];
+        ASSERT_FALSE(testing::has_non_finite(residual));
+        EXPECT_LT(testing::max_abs_error(residual, want), 1e-4 * std::sqrt(double(K)))
+            << "T=" << T << " K=" << K << " N=" << N << " bias=" << with_bias;
+      }
+    }
+  }
+  std::vector<float> x(12, 1.f), w(8, 1.f), r(6);
+  EXPECT_THROW(be.linear_residual(host_tensor(x, {3, 4}), host_tensor(w, {2, 4}), nullptr,
+                                  host_tensor(r, {2, 3})),
+               Error);
+}
+
+TEST(CpuOps, NormLinearIsTheNormedProduct) {
+  CpuBackend be;
+  Rng rng(7);
+  for (int64_t T : {1, 9}) {
+    const int64_t K = 96, N = 40;
+    std::vector<float> x = random_floats(T * K, rng, -3.f, 3.f), g = random_floats(K, rng, 0.5f, 1.5f),
+                       w = random_floats(N * K, rng), b = random_floats(N, rng);
+    std::vector<float> normed(T * K, NAN), out(T * N, NAN);
+    Tensor bias = host_tensor(b, {N});
+    be.norm_linear(host_tensor(x, {T, K}), host_tensor(g, {K}), 1e-6f, host_tensor(w, {N, K}),
+                   &bias, host_tensor(normed, {T, K}), host_tensor(out, {T, N}));
+    const std::vector<double> want =
+        reference_product(reference_rms_norm(x, g, T, K, 1e-6), w, &b, T, K, N);
+    ASSERT_FALSE(testing::has_non_finite(out));
+    EXPECT_LT(testing::max_abs_error(out, want), 1e-4 * std::sqrt(double(K))) << "T=" << T;
+  }
+}
+
+TEST(CpuOps, SiluMulLinearResidualAddsTheMlpOutput) {
+  CpuBackend be;
+  Rng rng(8);
+  for (int64_t T : {1, 9}) {
+    const int64_t I = 72, N = 24;
+    std::vector<float> gu = random_floats(T * 2 * I, rng, -4.f, 4.f), w = random_floats(N * I, rng),
+                       r0 = random_floats(T * N, rng, -3.f, 3.f);
+    std::vector<float> act(T * I, NAN), residual = r0;
+    be.silu_mul_linear_residual(host_tensor(gu, {T, 2 * I}), host_tensor(w, {N, I}),
+                                host_tensor(act, {T, I}), host_tensor(residual, {T, N}));
+    std::vector<double> a(size_t(T * I));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < I; ++i) {
+        const double gate = gu[t * 2 * I + i], up = gu[t * 2 * I + I + i];
+        a[t * I + i] = gate / (1 + std::exp(-gate)) * up;
+      }
+    std::vector<double> want = reference_product(a, w, nullptr, T, I, N);
+    for (int64_t i = 0; i < T * N; ++i) want[i] += r0[i];
+    ASSERT_FALSE(testing::has_non_finite(residual));
+    EXPECT_LT(testing::max_abs_error(residual, want), 1e-4 * std::sqrt(double(I))) << "T=" << T;
   }
 }
 
