@@ -10,13 +10,14 @@ namespace {
 // out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]), or out += it when accumulate; all F32.
 void linear_into(const char* op, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out,
                  bool accumulate) {
+  const char* out_name = accumulate ? "residual" : "out";
   check_tensor(x, op, "x", DType::F32, 2);
   check_tensor(w, op, "w", DType::F32, 2);
-  check_tensor(out, op, accumulate ? "residual" : "out", DType::F32, 2);
+  check_tensor(out, op, out_name, DType::F32, 2);
   const int64_t T = x.dim(0), K = x.dim(1), N = w.dim(0);
   check_dim(w, 1, K, op, "w");
-  check_dim(out, 0, T, op, accumulate ? "residual" : "out");
-  check_dim(out, 1, N, op, accumulate ? "residual" : "out");
+  check_dim(out, 0, T, op, out_name);
+  check_dim(out, 1, N, op, out_name);
   NANOVLLM_CHECK(out.data != x.data, op, ": the output must not alias x");
   if (bias) {
     check_tensor(*bias, op, "bias", DType::F32, 1);
