@@ -27,9 +27,50 @@ constexpr int kRows = 64;   // query rows per CTA, 16 per warp
 constexpr int kKeys = 64;   // keys per tile
 constexpr int kPad = 8;     // row padding (elements): rows 16-byte aligned, ldmatrix conflict-free
 
-template <int D>
+// How a key tile reaches shared memory: kDirect (the cache holds T) copies it with cp.async into
+// one of two Ks/Vs buffers; kStaged (1-byte and 4-bit formats) copies the raw bytes and scales
+// with cp.async into one of two staging buffers and decodes them into Ks/Vs; kSync (the rest:
+// F32 or the other 16-bit type) loads, decodes and stores in one pass. kDirect and kStaged fetch
+// tile t + 1 while tile t is computed.
+enum class TileFill { kDirect, kStaged, kSync };
+template <class T, KvDType KV>
+constexpr TileFill tile_fill() {
+  if constexpr ((KV == KvDType::BF16 && std::is_same_v<T, __nv_bfloat16>) ||
+                (KV == KvDType::F16 && std::is_same_v<T, __half>))
+    return TileFill::kDirect;
+  else if constexpr (KV == KvDType::INT8 || KV == KvDType::FP8_E4M3 || KV == KvDType::INT4)
+    return TileFill::kStaged;
+  else
+    return TileFill::kSync;
+}
+
+// Shared memory: Qs [64][D + 8] of T, Ks and Vs [bufs][64][D + 8] of T, and for kStaged the raw
+// K and V tiles [2][64][head bytes] plus their scales [2][64] floats.
+template <class T, KvDType KV, int D>
 constexpr size_t mma_smem_bytes() {
-  return 3 * size_t(kRows) * (D + kPad) * 2;  // Qs, Ks, Vs [64][D + 8] of T
+  constexpr TileFill fill = tile_fill<T, KV>();
+  constexpr size_t tile = size_t(kRows) * (D + kPad) * 2;
+  constexpr size_t bufs = fill == TileFill::kDirect ? 2 : 1;
+  constexpr size_t staged =
+      fill == TileFill::kStaged ? 2 * 2 * (size_t(kKeys) * kv_head_bytes(KV, D) + kKeys * 4) : 0;
+  return tile + 2 * bufs * tile + staged;
+}
+
+// 16 (or, for the scales, 4) bytes global -> shared without registers; src_bytes 0 writes zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
+               "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(dst))),
+               "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -81,10 +122,17 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
   constexpr int ld = D + kPad;
   constexpr int KSTEPS = D / 16;  // k-steps of S = Q K^T
   constexpr int DTILES = D / 8;   // n-tiles of O
+  constexpr TileFill kFill = tile_fill<T, KV>();
+  constexpr int kBufs = kFill == TileFill::kDirect ? 2 : 1;
+  constexpr int HB = int(kv_head_bytes(KV, D));  // bytes of one stored head vector
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* Qs = reinterpret_cast<T*>(smem_raw);  // [64][ld]
-  T* Ks = Qs + kRows * ld;                 // [64][ld]
-  T* Vs = Ks + kKeys * ld;                 // [64][ld]
+  T* Ks = Qs + kRows * ld;                 // [kBufs][64][ld]
+  T* Vs = Ks + kBufs * kKeys * ld;         // [kBufs][64][ld]
+  char* raw_k = reinterpret_cast<char*>(Vs + kBufs * kKeys * ld);  // kStaged: [2][64][HB]
+  char* raw_v = raw_k + 2 * kKeys * HB;                             // [2][64][HB]
+  float* raw_ks = reinterpret_cast<float*>(raw_v + 2 * kKeys * HB);  // [2][64]
+  float* raw_vs = raw_ks + 2 * kKeys;                                // [2][64]
 
   const PrefillTile tile = prefill_tile(a);
   if (tile.ntok <= 0) return;
@@ -92,6 +140,36 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
   const int r = lane >> 2, c = lane & 3;
   const int32_t* table = a.block_tables + int64_t(tile.seq) * a.max_blocks_per_seq;
   constexpr int chunks = D / 8;  // 16-byte chunks of a row of T
+
+  // Starts copying the key tile at kt into buffer b (kDirect: Ks/Vs, kStaged: the raw staging);
+  // keys past the tile's last visible one are zeros. One commit group per call.
+  auto fetch_tile = [&](int kt, int b) {
+    const char* kbase = static_cast<const char*>(kv.k);
+    const char* vbase = static_cast<const char*>(kv.v);
+    constexpr int kPieces = kFill == TileFill::kDirect ? chunks : (HB + 15) / 16;
+    for (int idx = tid; idx < kKeys * kPieces; idx += kThreads) {
+      const int j = idx / kPieces, piece = idx % kPieces;
+      const int pos = kt + j;
+      const bool ok = pos < tile.num_keys;
+      int64_t slot = 0;
+      if (ok) slot = int64_t(table[pos / kv.block_size]) * kv.block_size + pos % kv.block_size;
+      const int64_t off = (slot * kv.num_kv_heads + tile.kv_head) * HB + piece * 16;
+      if constexpr (kFill == TileFill::kDirect) {
+        cp_async16(Ks + (b * kKeys + j) * ld + piece * 8, kbase + off, ok ? 16 : 0);
+        cp_async16(Vs + (b * kKeys + j) * ld + piece * 8, vbase + off, ok ? 16 : 0);
+      } else {
+        cp_async16(raw_k + (b * kKeys + j) * HB + piece * 16, kbase + off, ok ? 16 : 0);
+        cp_async16(raw_v + (b * kKeys + j) * HB + piece * 16, vbase + off, ok ? 16 : 0);
+        if (piece == 0) {
+          const int64_t so = slot * kv.num_kv_heads + tile.kv_head;
+          cp_async4(raw_ks + b * kKeys + j, kv.k_scale + so, ok ? 4 : 0);
+          cp_async4(raw_vs + b * kKeys + j, kv.v_scale + so, ok ? 4 : 0);
+        }
+      }
+    }
+    cp_async_commit();
+  };
+  if constexpr (kFill != TileFill::kSync) fetch_tile(0, 0);
 
   load_query_tile(q, a, tile, kRows, kThreads, Qs, ld);
 
@@ -121,26 +199,34 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
   float m[2] = {-FLT_MAX, -FLT_MAX};  // running max of rows r, r + 8 (log2 units)
   float l[2] = {0.f, 0.f};            // this lane's share of their running sums
 
-  for (int kt = 0; kt < tile.num_keys; kt += kKeys) {
-    __syncthreads();  // the previous tile fully consumed
-    if constexpr ((KV == KvDType::BF16 && std::is_same_v<T, __nv_bfloat16>) ||
-                  (KV == KvDType::F16 && std::is_same_v<T, __half>)) {
-      // The cache holds T already: 16-byte copies.
+  for (int kt = 0, buf = 0; kt < tile.num_keys; kt += kKeys, buf ^= 1) {
+    __syncthreads();  // the previous tile fully consumed (its buffers may be refilled)
+    if constexpr (kFill != TileFill::kSync) {
+      if (kt + kKeys < tile.num_keys) {
+        fetch_tile(kt + kKeys, buf ^ 1);
+        cp_async_wait<1>();  // this thread's copies of tile kt have landed
+      } else {
+        cp_async_wait<0>();
+      }
+    }
+    if constexpr (kFill == TileFill::kStaged) {
+      __syncthreads();  // every thread's raw copies of tile kt visible
       for (int idx = tid; idx < kKeys * chunks; idx += kThreads) {
         const int j = idx / chunks, e = (idx % chunks) * 8;
-        const int pos = kt + j;
-        uint4 kr = make_uint4(0u, 0u, 0u, 0u), vr = kr;
-        if (pos < tile.num_keys) {
-          const int bs = kv.block_size;
-          const int64_t slot = int64_t(table[pos / bs]) * bs + pos % bs;
-          const int64_t off = (slot * kv.num_kv_heads + tile.kv_head) * D * 2 + e * 2;
-          kr = *reinterpret_cast<const uint4*>(static_cast<const char*>(kv.k) + off);
-          vr = *reinterpret_cast<const uint4*>(static_cast<const char*>(kv.v) + off);
+        float kr[8], vr[8];
+        kv_load8<KV>(raw_k + (buf * kKeys + j) * HB, e, kr);
+        kv_load8<KV>(raw_v + (buf * kKeys + j) * HB, e, vr);
+        const float ks = raw_ks[buf * kKeys + j], vs = raw_vs[buf * kKeys + j];
+        Vec<T, 8> kvv, vvv;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          kvv.v[i] = from_f<T>(kr[i] * ks);
+          vvv.v[i] = from_f<T>(vr[i] * vs);
         }
-        *reinterpret_cast<uint4*>(Ks + j * ld + e) = kr;
-        *reinterpret_cast<uint4*>(Vs + j * ld + e) = vr;
+        store_vec<T, 8>(Ks + j * ld + e, kvv);
+        store_vec<T, 8>(Vs + j * ld + e, vvv);
       }
-    } else {
+    } else if constexpr (kFill == TileFill::kSync) {
       for (int idx = tid; idx < kKeys * chunks; idx += kThreads) {
         const int j = idx / chunks, e = (idx % chunks) * 8;
         float kr[8], vr[8];
@@ -156,6 +242,8 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
       }
     }
     __syncthreads();
+    const T* Kt = Ks + (kFill == TileFill::kDirect ? buf : 0) * kKeys * ld;  // this tile's keys
+    const T* Vt = Vs + (kFill == TileFill::kDirect ? buf : 0) * kKeys * ld;
 
     // ---- S[16 x 64] = Q_w K^T: n-tile n holds keys 8n..8n+7 ----
     float s[8][4];
@@ -164,7 +252,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
       // x4: b0/b1 of k-steps k and k + 1 (matrices at dims 16k, 16k + 8, 16k + 16, 16k + 24)
-      const T* krow = Ks + (8 * n + (lane & 7)) * ld + (lane >> 3) * 8;
+      const T* krow = Kt + (8 * n + (lane & 7)) * ld + (lane >> 3) * 8;
 #pragma unroll
       for (int k = 0; k < KSTEPS; k += 2) {
         uint32_t b[4];
@@ -220,7 +308,7 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       // x4.trans: b0/b1 of dim n-tiles j and j + 1 (matrices: keys 16k / 16k + 8, dims 8j / 8j + 8)
-      const T* vrow = Vs + (16 * k + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + (lane >> 4) * 8;
+      const T* vrow = Vt + (16 * k + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + (lane >> 4) * 8;
 #pragma unroll
       for (int j = 0; j < DTILES; j += 2) {
         uint32_t b[4];
@@ -253,7 +341,8 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_mma_kernel(const T
 template <class T, KvDType KV, int D>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const PrefillLaunch& l, Tensor out,
                   const Stream& stream) {
-  launch_with_smem(prefill_attention_mma_kernel<T, KV, D>, l.grid, kThreads, mma_smem_bytes<D>(),
+  launch_with_smem(prefill_attention_mma_kernel<T, KV, D>, l.grid, kThreads,
+                   mma_smem_bytes<T, KV, D>(),
                    stream, "paged_attention (prefill, mma): raising the shared-memory limit",
                    q.ptr<const T>(), kv, l.args, out.ptr<T>());
 }
