@@ -1,6 +1,6 @@
 // CUDA graph capture of a decode-like step (qkv_rope_store into the paged cache, decode
 // attention, a product added into the residual, RMSNorm + product, linear to F32 logits; at 4
-// rows the small-M kernels): replays equal the eager run, also
+// rows the fused small-M kernels): replays equal the eager run, also
 // after the inputs change in place between replays.
 #include "attention_case_runner.h"
 

@@ -1,5 +1,6 @@
 // embedding, gather_rows, rms_norm, silu_mul, linear, linear_residual and the fused ops
-// (norm_linear, silu_mul_linear_residual) on the GPU against the CPU backend, for every activation dtype, with odd sizes. Inputs are rounded to the dtype first so
+// (norm_linear, silu_mul_linear_residual: one small-M kernel at <= 8 rows) on the GPU against the
+// CPU backend, for every activation dtype, with odd sizes. Inputs are rounded to the dtype first so
 // both backends see the same values; outputs are poisoned with NaN before each run.
 #include "common/backend_op_cases.h"
 #include "gpu_test_util.h"
@@ -89,9 +90,8 @@ TEST(CudaSimpleOps, FusedDecodeOpsMatchCpu) {
   auto cpu = make_cpu_backend();
   struct Shape { int64_t T, K, N; };
   for (DType dt : kActDtypes) {
-    // T <= 8 with K % 8 == 0 and 16-bit activations: the small-M kernel, accumulating into the
-    // residual (N not a multiple of its 4 features per CTA included); T >= 9, K = 100 or F32:
-    // cuBLASLt, with beta = 1 for the residual.
+    // T <= 8 with K % 8 == 0 and 16-bit activations: the fused small-M kernel (N not a multiple
+    // of its 4 features per CTA included); T >= 9, K = 100 or F32: the composition (cuBLASLt).
     for (Shape s : {Shape{1, 1024, 4096}, Shape{3, 2048, 1024}, Shape{8, 3072, 1024},
                     Shape{5, 64, 97}, Shape{9, 1024, 256}, Shape{33, 256, 130}, Shape{2, 100, 50}}) {
       for (bool with_bias : {false, true}) {

@@ -99,6 +99,9 @@ struct CudaBackend::State {
   std::string device_name;  // cudaDeviceProp::name
   int32_t decode_min_waves = cuda::kDefaultDecodeMinWaves;
   bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
+  // The fused ops (norm_linear, linear_residual, silu_mul_linear_residual) run as one small-M
+  // kernel at <= 8 rows; env NANOVLLM_FUSED_SMALL_M=0: as their composition (for measurement).
+  bool fuse_small_m = true;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
   bool overlap_launches = false;
@@ -166,6 +169,7 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
     state_->decode_min_waves = int32_t(w);
   }
   state_->decode_even_splits = env_switch("NANOVLLM_DECODE_EVEN_SPLITS", true);
+  state_->fuse_small_m = env_switch("NANOVLLM_FUSED_SMALL_M", true);
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
   state_->overlap_launches =
@@ -319,7 +323,7 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, T
   if (x.dim(1) == 0) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.nbytes(), state_->stream), "linear (K = 0)");
   } else if (cuda::small_m_linear_supported(x, w, out)) {
-    cuda::launch_small_m_linear(x, w, out, /*accumulate=*/false, state_->launch_stream());
+    cuda::launch_small_m_linear(x, w, out, {}, state_->launch_stream());
   } else {
     state_->matmul->run(x, w, out, state_->stream);
   }
@@ -337,11 +341,52 @@ void CudaBackend::linear_residual(const Tensor& x, const Tensor& w, const Tensor
   cuda::OpProfiler* prof = state_->prof();
   cuda::OpTimer timer(prof, prof ? product_label(op, x, w) : std::string());
   if (cuda::small_m_linear_supported(x, w, residual)) {
-    cuda::launch_small_m_linear(x, w, residual, /*accumulate=*/true, state_->launch_stream());
+    cuda::SmallMFusion f;
+    f.accumulate = true;
+    cuda::launch_small_m_linear(x, w, residual, f, state_->launch_stream());
   } else {
     state_->matmul->run(x, w, residual, state_->stream, /*accumulate=*/true);
   }
   if (bias) cuda::launch_add_bias(*bias, residual, state_->launch_stream());
+}
+
+void CudaBackend::norm_linear(const Tensor& x, const Tensor& norm_weight, float eps,
+                              const Tensor& w, const Tensor* bias, Tensor normed, Tensor out) {
+  const char* op = "norm_linear";
+  check_linear(op, x, w, bias, out, "out", false);
+  check_weight(norm_weight, x.dtype, x.dim(1), op, "norm_weight");
+  const bool fused = state_->fuse_small_m && norm_weight.dtype == x.dtype &&
+                     reinterpret_cast<uintptr_t>(norm_weight.data) % 16 == 0 &&
+                     cuda::small_m_linear_supported(x, w, out);
+  if (!fused) return Backend::norm_linear(x, norm_weight, eps, w, bias, normed, out);
+  cuda::OpProfiler* prof = state_->prof();
+  cuda::OpTimer timer(prof, prof ? product_label(op, x, w) : std::string());
+  cuda::SmallMFusion f;
+  f.input = cuda::SmallMFusion::Input::kRmsNorm;
+  f.norm_weight = &norm_weight;
+  f.eps = eps;
+  cuda::launch_small_m_linear(x, w, out, f, state_->launch_stream());
+  if (bias) cuda::launch_add_bias(*bias, out, state_->launch_stream());
+}
+
+void CudaBackend::silu_mul_linear_residual(const Tensor& gate_up, const Tensor& w, Tensor act,
+                                           Tensor residual) {
+  const char* op = "silu_mul_linear_residual";
+  check_tensor(gate_up, op, "gate_up", 2);
+  check_tensor(w, op, "w", 2);
+  check_dim(gate_up, 1, 2 * w.dim(1), op, "gate_up");
+  const bool fused = state_->fuse_small_m && w.dim(1) % 8 == 0 &&
+                     cuda::small_m_linear_supported(gate_up, w, residual) &&
+                     residual.dtype == gate_up.dtype && residual.ndim == 2 &&
+                     residual.dim(0) == gate_up.dim(0) && residual.dim(1) == w.dim(0);
+  if (!fused) return Backend::silu_mul_linear_residual(gate_up, w, act, residual);
+  check_dtype(w, op, "w", gate_up.dtype);
+  cuda::OpProfiler* prof = state_->prof();
+  cuda::OpTimer timer(prof, prof ? product_label(op, gate_up, w) : std::string());
+  cuda::SmallMFusion f;
+  f.input = cuda::SmallMFusion::Input::kSiluMul;
+  f.accumulate = true;
+  cuda::launch_small_m_linear(gate_up, w, residual, f, state_->launch_stream());
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {

@@ -33,6 +33,11 @@ class CudaBackend final : public Backend {
   void linear_residual(const Tensor& x, const Tensor& w, const Tensor* bias,
                        Tensor residual) override;
   void silu_mul(const Tensor& gate_up, Tensor out) override;
+  // The fused ops run as one small-M kernel at <= 8 rows (16-bit activations), else composed.
+  void norm_linear(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                   const Tensor* bias, Tensor normed, Tensor out) override;
+  void silu_mul_linear_residual(const Tensor& gate_up, const Tensor& w, Tensor act,
+                                Tensor residual) override;
   void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                       const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out) override;
   // Decode batches (max_query_len == 1) take the split-K kernel, anything else the tiled one.

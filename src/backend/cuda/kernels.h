@@ -28,12 +28,25 @@ void launch_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor ou
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
 void launch_silu_mul(const Tensor& gate_up, Tensor out, const Stream& stream);
 
-// out[M, N] (+)= x[M, K] . w[N, K]^T for M <= kSmallLinearMaxRows (BF16/F16 x and w, out in their
+// out[M, N] = x[M, K] . w[N, K]^T for M <= kSmallLinearMaxRows (BF16/F16 x and w, out in their
 // dtype or F32; K % 8 == 0; 16-byte aligned x and w): the weight-streaming path of small batches.
 constexpr int64_t kSmallLinearMaxRows = 8;
 bool small_m_linear_supported(const Tensor& x, const Tensor& w, const Tensor& out);
-// accumulate: out += the product, rounded once (out in x's dtype).
-void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, bool accumulate,
+// What the small-M kernel does around the product, so that a decode layer at small batch needs
+// no separate norm, add or activation kernel (the CPU composes the same ops, backend.h):
+// - input kRmsNorm: x is the residual stream, the product is taken of rms_norm(x) * norm_weight
+//   (norm_weight [K] in x's dtype; each row's 1 / rms applied to its sums at the end);
+// - input kSiluMul: x is gate_up [M, 2K], the product is taken of silu(gate) * up, rounded to x's
+//   dtype as silu_mul stores it;
+// - accumulate: out += the product, rounded once (out in x's dtype).
+struct SmallMFusion {
+  enum class Input { kPlain, kRmsNorm, kSiluMul };
+  Input input = Input::kPlain;
+  const Tensor* norm_weight = nullptr;
+  float eps = 0.f;
+  bool accumulate = false;
+};
+void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const SmallMFusion& fusion,
                            const Stream& stream);
 
 // out[T, N] += bias[N]
