@@ -21,15 +21,18 @@ def load(f):
         else:
             d['b']=d.get('b',0)+v*{'byte':1,'Kbyte':1e3,'Mbyte':1e6,'Gbyte':1e9}[u]
     return list(k.values())
+def is_decode_attention(n):  # the CUDA-core kernel and the INT8 tensor-core one, not a reduce
+    return 'decode_attention' in n and 'reduce' not in n
 def label(n):
-    for key,lab in [('decode_attention_kernel','decode attention'),('decode_reduce','split reduce'),('rms_norm_kernel<__nv_bfloat16, __nv_bfloat16, 8, 1>','add_rms_norm'),('rms_norm','rms_norm'),('qkv_rope','qkv_rope_store'),('silu','silu_mul'),('gather','gather_rows'),('sample','sample')]:
+    if is_decode_attention(n): return 'decode attention'
+    for key,lab in [('decode_reduce','split reduce'),('rms_norm_kernel<__nv_bfloat16, __nv_bfloat16, 8, 1>','add_rms_norm'),('rms_norm','rms_norm'),('qkv_rope','qkv_rope_store'),('silu','silu_mul'),('gather','gather_rows'),('sample','sample')]:
         if key in n: return lab
     return 'GEMM'
 ks=load(sys.argv[1])
 g=[i for i,d in enumerate(ks) if 'gather' in d['name']]
 lm=ks[g[0]+1]  # the LM head product follows the sampled rows' gather
 # per layer: the 4 GEMMs between consecutive attention kernels; classify GEMMs by their order in a layer
-att=[i for i,d in enumerate(ks) if 'decode_attention_kernel' in d['name']]
+att=[i for i,d in enumerate(ks) if is_decode_attention(d['name'])]
 per=collections.OrderedDict(); layers=0
 for a,b in zip(att,att[1:]):
     if any('gather' in ks[i]['name'] for i in range(a,b)): continue
