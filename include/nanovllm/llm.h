@@ -85,6 +85,10 @@ class LLM {
   const Config& config() const;
   EngineStats stats() const;
   void reset_stats();
+  // Forgets every cached prompt prefix, as vLLM's LLM.reset_prefix_cache(): the next requests
+  // compute all their prompt tokens (e.g. to time a repeated run). Returns false, changing
+  // nothing, while requests hold KV blocks.
+  bool reset_prefix_cache();
 
  private:
   std::unique_ptr<LLMEngine> engine_;

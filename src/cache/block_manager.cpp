@@ -81,6 +81,12 @@ void BlockManager::forget_hash(int32_t block_id) {
   block.token_ids.clear();
 }
 
+bool BlockManager::reset_prefix_cache() {
+  if (num_free_blocks() != num_blocks()) return false;
+  for (int32_t id = 0; id < num_blocks(); ++id) forget_hash(id);
+  return true;
+}
+
 void BlockManager::take(int32_t block_id, bool keep_hash) {
   Block& block = blocks_[size_t(block_id)];
   free_.erase(block.free_pos);

@@ -64,6 +64,10 @@ class BlockManager {
   double hit_rate() const;
   void reset_counters() { hit_tokens_ = miss_tokens_ = 0; }
 
+  // Forgets every cached prefix (vLLM's reset_prefix_cache): later prompts compute all their
+  // tokens. Only with no block in use; returns false and changes nothing otherwise.
+  bool reset_prefix_cache();
+
  private:
   struct Block {
     int32_t ref_count = 0;

@@ -135,5 +135,6 @@ SamplingParams LLM::default_sampling_params() const {
 const Config& LLM::config() const { return engine_->config(); }
 EngineStats LLM::stats() const { return engine_->stats(); }
 void LLM::reset_stats() { engine_->reset_stats(); }
+bool LLM::reset_prefix_cache() { return engine_->reset_prefix_cache(); }
 
 }  // namespace nanovllm

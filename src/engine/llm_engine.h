@@ -38,6 +38,7 @@ class LLMEngine {
   const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
   EngineStats stats() const;
   void reset_stats();
+  bool reset_prefix_cache() { return scheduler_->reset_prefix_cache(); }
 
  private:
   struct Request;
@@ -58,6 +59,7 @@ class LLMEngine {
   int64_t next_request_id_ = 0;
   EngineStats stats_;
   int64_t preemptions_at_reset_ = 0;
+  int64_t cached_tokens_at_reset_ = 0;  // the block manager's prefix-cache hits at reset_stats()
 };
 
 }  // namespace nanovllm

@@ -83,6 +83,8 @@ class Scheduler {
   int32_t max_sequence_len() const { return max_len_; }
   const SchedulerConfig& config() const { return config_; }
   const BlockManager& block_manager() const { return block_manager_; }
+  // See BlockManager::reset_prefix_cache: false while any sequence holds blocks.
+  bool reset_prefix_cache() { return block_manager_.reset_prefix_cache(); }
 
  private:
   ScheduledBatch schedule_prefill();

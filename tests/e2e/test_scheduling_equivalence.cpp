@@ -68,6 +68,34 @@ TEST(SchedulingEquivalence, PrefixCachingOnAndOffGiveIdenticalOutputs) {
   EXPECT_LT(llm_on.stats().prompt_tokens, llm_off.stats().prompt_tokens);
 }
 
+TEST(SchedulingEquivalence, ResetPrefixCacheRecomputesPromptsWithTheSameOutputs) {
+  const std::vector<FedBack> one{fed_back_prompts()[2]};  // alone, so it cannot hit itself
+  LLM llm(stories_dir().string(), cpu_config());
+  const auto first = run_fed_back(llm, one);
+  llm.reset_stats();
+  const auto cached = run_fed_back(llm, one);
+  EXPECT_GT(llm.stats().cached_prompt_tokens, 0) << "the repeat must hit the prefix cache";
+
+  ASSERT_TRUE(llm.reset_prefix_cache());
+  llm.reset_stats();
+  const auto recomputed = run_fed_back(llm, one);
+  EXPECT_EQ(llm.stats().cached_prompt_tokens, 0);
+  EXPECT_EQ(llm.stats().prompt_tokens, int64_t(one[0].prompt.size()));
+  EXPECT_EQ(first[0].token_ids, one[0].expected);
+  EXPECT_EQ(cached[0].token_ids, first[0].token_ids);
+  EXPECT_EQ(recomputed[0].token_ids, first[0].token_ids);
+
+  // With a request holding blocks the reset is refused and the cache kept.
+  llm.add_request(Prompt(one[0].prompt), greedy(4));
+  llm.step();
+  EXPECT_FALSE(llm.reset_prefix_cache());
+  while (!llm.is_finished()) llm.step();
+  llm.reset_stats();
+  run_fed_back(llm, one);
+  EXPECT_GT(llm.stats().cached_prompt_tokens, 0) << "the refused reset must keep the cache";
+  EXPECT_TRUE(llm.reset_prefix_cache());
+}
+
 TEST(SchedulingEquivalence, PreemptionUnderATinyKvCacheKeepsOutputs) {
   const auto refs = stories_references();
   Config c = cpu_config();

@@ -78,6 +78,25 @@ TEST(BlockManager, AppendGrowsTableAtBlockBoundary) {
   EXPECT_THROW(bm.may_append(13, table), Error);
 }
 
+TEST(BlockManager, ResetPrefixCacheForgetsPrefixesOnlyWhenIdle) {
+  BlockManager bm(16, kBlock);
+  const auto tokens = random_tokens(11, 21);  // 2 full blocks + 3 tokens
+  auto a = allocate_computed(bm, tokens);
+  EXPECT_FALSE(bm.reset_prefix_cache()) << "blocks in use: nothing may be forgotten";
+  bm.deallocate(a);
+
+  // Still cached after the refused reset: the same prompt reuses both full blocks.
+  std::vector<int32_t> b;
+  EXPECT_EQ(bm.allocate(tokens, b), 8);
+  bm.deallocate(b);
+
+  EXPECT_TRUE(bm.reset_prefix_cache());
+  EXPECT_EQ(bm.num_free_blocks(), 16);
+  std::vector<int32_t> c;
+  EXPECT_EQ(bm.allocate(tokens, c), 0) << "after the reset every token is computed again";
+  bm.deallocate(c);
+}
+
 TEST(BlockManager, SharedPrefixHitsAndSharesBlocks) {
   BlockManager bm(16, kBlock);
   auto prefix = random_tokens(8, 5);
