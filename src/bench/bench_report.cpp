@@ -43,6 +43,15 @@ nlohmann::json result_to_json(const BenchResult& r) {
   if (r.ms_per_output_token) j["ms_per_output_token"] = *r.ms_per_output_token;
   if (r.capacity_blocks) j["capacity_blocks"] = *r.capacity_blocks;
   if (r.capacity_sequences) j["capacity_sequences"] = *r.capacity_sequences;
+  if (r.runs.size() > 1) {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const RunTiming& t : r.runs) {
+      runs.push_back({{"wall_s", t.wall_s}, {"output_tok_per_s", t.output_tok_per_s},
+                      {"prefill_s", t.prefill_s}, {"decode_s", t.decode_s},
+                      {"cached_prompt_tokens", t.cached_prompt_tokens}});
+    }
+    j["runs"] = std::move(runs);
+  }
   return j;
 }
 
@@ -61,6 +70,23 @@ void print_row(std::ostream& out, const std::vector<std::string>& cells, const s
     out << (i ? "  " : "") << c;
   }
   out << "\n";
+}
+
+// With bench --repeat: each dtype's spread of wall and decode seconds over its runs.
+void print_run_spread(const BenchReport& rep, std::ostream& out) {
+  for (const auto& r : rep.results) {
+    if (r.runs.size() < 2) continue;
+    auto [wall_min, wall_max] = std::minmax_element(r.runs.begin(), r.runs.end(), [](auto& a, auto& b) {
+      return a.wall_s < b.wall_s;
+    });
+    auto [dec_min, dec_max] = std::minmax_element(r.runs.begin(), r.runs.end(), [](auto& a, auto& b) {
+      return a.decode_s < b.decode_s;
+    });
+    out << r.kv_cache_dtype << ": " << r.runs.size() << " runs, wall s " << fmt("%.3f", wall_min->wall_s)
+        << " / " << fmt("%.3f", r.wall_s) << " / " << fmt("%.3f", wall_max->wall_s)
+        << " (min / median / max), decode s " << fmt("%.3f", dec_min->decode_s) << " - "
+        << fmt("%.3f", dec_max->decode_s) << "\n";
+  }
 }
 
 void print_throughput(const BenchReport& rep, std::ostream& out) {
@@ -99,6 +125,7 @@ void print_throughput(const BenchReport& rep, std::ostream& out) {
     }
     print_row(out, row, widths);
   }
+  print_run_spread(rep, out);
 }
 
 void print_capacity(const BenchReport& rep, std::ostream& out) {

@@ -10,6 +10,18 @@
 
 namespace nanovllm::bench {
 
+// One timed generate() of a workload (bench --repeat runs several).
+struct RunTiming {
+  double wall_s = 0;
+  double output_tok_per_s = 0;
+  double prefill_s = 0;
+  double decode_s = 0;
+  int64_t cached_prompt_tokens = 0;  // 0 unless the prefix cache served part of the prompts
+};
+
+// The run whose wall time is the median (the lower middle one for an even count); -1 if none.
+int median_run_index(const std::vector<RunTiming>& runs);
+
 struct BenchResult {
   std::string kv_cache_dtype;  // as resolved by the engine, e.g. "bf16", "int8"
   std::string device;          // "cpu" or "cuda"
@@ -31,8 +43,10 @@ struct BenchResult {
   double prefix_cache_hit_rate = 0;  // cached / (computed + cached)
   double prefill_s = 0;              // the engine's own split of the timed run
   double decode_s = 0;
-  // W4: (wall of the max_tokens run - wall of a 1-token run of an equal-length prompt) / (max_tokens - 1).
+  // W4: decode_s per decode step (every output token after each sequence's first).
   std::optional<double> ms_per_output_token;
+  // Every timed run in order (W1-W4); with several, the fields above are the median-wall run's.
+  std::vector<RunTiming> runs;
   // W5: whole blocks of the engine's bytes/token in the capacity budget, and sequences of
   // capacity_seq_len tokens resident at once.
   std::optional<int64_t> capacity_blocks;

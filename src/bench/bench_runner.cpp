@@ -1,5 +1,6 @@
 #include "bench/bench_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <ostream>
@@ -108,7 +109,26 @@ void fill_from_stats(BenchResult& r, const EngineStats& s, KvDType requested) {
   r.decode_s = s.decode_seconds;
 }
 
-// W1-W4: one timed generate() of every request. W4's ms per output token is the engine's decode
+// The result of one timed run from the engine's stats after it.
+BenchResult throughput_result(const EngineStats& stats, KvDType dtype, const Workload& w,
+                              const RooflineModelConfig& roof, const BenchOptions& o, const Timed& t) {
+  BenchResult r;
+  fill_from_stats(r, stats, dtype);
+  r.num_seqs = static_cast<int64_t>(w.prompt_token_ids.size());
+  r.input_tokens = w.num_input_tokens();
+  r.output_tokens = t.generated;
+  r.wall_s = t.seconds;
+  r.output_tok_per_s = t.seconds > 0 ? t.generated / t.seconds : 0.0;
+  r.floor = roofline_floor(roof, dtype, w.input_lengths(), w.output_lengths(), o.ceilings);
+  r.roofline_efficiency = t.seconds > 0 ? r.floor.floor_s / t.seconds : 0.0;
+  const int64_t decode_tokens = t.generated - r.num_seqs;
+  if (w.id == WorkloadId::W4 && decode_tokens > 0) {
+    r.ms_per_output_token = 1e3 * r.decode_s / static_cast<double>(decode_tokens);
+  }
+  return r;
+}
+
+// W1-W4: timed generate()s of every request (BenchOptions::repeat). W4's ms per output token is the engine's decode
 // time per decode step (each sequence's first token comes from its prefill step), the number
 // llama.cpp reports as eval time per token. (It was wall minus a separate 1-token run, which
 // also subtracted that run's first-use costs, e.g. new GEMM shapes, and misstated the latency.)
@@ -127,26 +147,23 @@ BenchResult run_throughput(LLM& llm, KvDType dtype, const Workload& w, const Roo
     two.ignore_eos = true;
     llm.generate(std::vector<Prompt>{ids}, two);
   }
-  llm.reset_stats();
-  const Timed t = timed_generate(llm, to_requests(w, vocab_size));
-
-  BenchResult r;
-  fill_from_stats(r, llm.stats(), dtype);
-  r.num_seqs = static_cast<int64_t>(w.prompt_token_ids.size());
-  r.input_tokens = w.num_input_tokens();
-  r.output_tokens = t.generated;
-  r.wall_s = t.seconds;
-  r.output_tok_per_s = t.seconds > 0 ? t.generated / t.seconds : 0.0;
-  const auto in = w.input_lengths();
-  const auto out = w.output_lengths();
-  r.floor = roofline_floor(roof, dtype, in, out, o.ceilings);
-  r.roofline_efficiency = t.seconds > 0 ? r.floor.floor_s / t.seconds : 0.0;
-  const int64_t decode_tokens = t.generated - r.num_seqs;
-  if (w.id == WorkloadId::W4 && decode_tokens > 0) {
-    r.ms_per_output_token = 1e3 * r.decode_s / static_cast<double>(decode_tokens);
+  const Requests requests = to_requests(w, vocab_size);
+  std::vector<BenchResult> per_run;
+  std::vector<RunTiming> runs;
+  for (int32_t i = 0; i < std::max(1, o.repeat); ++i) {
+    // No timed run may be served from the prefix cache that an earlier one filled.
+    NANOVLLM_CHECK(llm.reset_prefix_cache(), "bench: the prefix cache could not be reset before run ",
+                   i + 1, " (requests still hold KV blocks)");
+    llm.reset_stats();
+    const Timed t = timed_generate(llm, requests);
+    per_run.push_back(throughput_result(llm.stats(), dtype, w, roof, o, t));
+    const BenchResult& r = per_run.back();
+    runs.push_back({r.wall_s, r.output_tok_per_s, r.prefill_s, r.decode_s, r.cached_prompt_tokens});
+    log << "  " << r.kv_cache_dtype << ": " << t.generated << " tokens in " << t.seconds << " s\n";
   }
-  log << "  " << r.kv_cache_dtype << ": " << t.generated << " tokens in " << t.seconds << " s\n";
-  return r;
+  BenchResult median = per_run[size_t(median_run_index(runs))];
+  median.runs = std::move(runs);
+  return median;
 }
 
 // W5: capacity arithmetic from the engine's own bytes/token and block size.

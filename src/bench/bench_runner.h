@@ -15,13 +15,16 @@ struct BenchOptions {
   WorkloadId workload = WorkloadId::W1;
   std::vector<std::string> kv_cache_dtypes{"auto"};
   int32_t num_prompts = -1;  // > 0: only the first num_prompts sequences of the workload
+  int32_t repeat = 1;        // timed runs per dtype (W1-W4), the prefix cache reset before each
   RooflineCeilings ceilings;
   CapacitySpec capacity;  // W5
   std::string command;    // recorded in the report
 };
 
-// Per dtype: build an LLM, one short warm-up generate (nano-vllm's bench.py does the same), reset
-// the stats, then wall time around one generate() of all requests. Progress lines go to `log`.
+// Per dtype: build an LLM, one short warm-up generate (nano-vllm's bench.py does the same), then
+// `repeat` times: reset the prefix cache and the stats, wall time around one generate() of all
+// requests; the result is the median-wall run's, with every run's timing beside it. Progress
+// lines go to `log`.
 // Throws nanovllm::Error on a bad model, dtype or workload.
 BenchReport run_bench(const BenchOptions& options, std::ostream& log);
 

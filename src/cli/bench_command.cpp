@@ -17,6 +17,7 @@ struct BenchArgs {
   std::string workload;
   std::vector<std::string> kv_cache_dtypes{"auto"};
   int32_t num_prompts = -1;
+  int32_t repeat = 1;
   std::string json_path;
   std::string dump_path;
   double capacity_gib = 8.0;
@@ -53,6 +54,7 @@ void run(const CLI::App& cmd, const BenchArgs& a) {
   o.workload = *id;
   o.kv_cache_dtypes = a.kv_cache_dtypes;
   o.num_prompts = a.num_prompts;
+  o.repeat = a.repeat;
   o.ceilings = a.ceilings;
   o.capacity.budget_bytes = static_cast<int64_t>(a.capacity_gib * 1024.0 * 1024.0 * 1024.0);
   o.capacity.seq_len = a.capacity_seq_len;
@@ -84,6 +86,10 @@ void register_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"W1", "W2", "W3", "W4", "W5", "w1", "w2", "w3", "w4", "w5"}));
   cmd->add_option("--num-prompts", args->num_prompts, "keep only the first N sequences (quick CPU runs)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--repeat", args->repeat,
+                  "timed runs per KV dtype (prefix cache reset before each); the table shows the "
+                  "median-wall run and the spread")
+      ->check(CLI::Range(1, 100));
   cmd->add_option("--json", args->json_path, "write every result as JSON to this file");
   cmd->add_option("--dump-workload", args->dump_path,
                   "write the workload's prompt_token_ids and max_tokens as JSON and exit (no run)");

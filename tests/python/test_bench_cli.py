@@ -85,3 +85,25 @@ def test_bench_runs_two_dtypes_side_by_side_on_cpu(tmp_path):
     assert int8["kv_bytes_per_token"] == 4 * 2 * 4 * (32 + 4)  # layers x (K, V) x heads x (dim + scale)
     assert f32["kv_bytes_per_token"] == 4 * 2 * 4 * 32 * 4
     assert "x tok/s" in r.stdout and "int8" in r.stdout
+
+
+def test_bench_repeat_times_every_run_without_prefix_cache_hits(tmp_path):
+    out = tmp_path / "w4.json"
+    r = nanovllm("bench", "--preset", "llama-tiny", "--load-format", "dummy", "--device", "cpu",
+                 "--workload", "W4", "--kv-cache-dtype", "int8", "--num-kvcache-blocks", "64",
+                 "--repeat", "3", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    x = json.loads(out.read_text())["results"][0]
+    runs = x["runs"]
+    assert len(runs) == 3
+    # the same 512-token prompt three times: each run computes it (the cache is reset before each)
+    assert all(run["cached_prompt_tokens"] == 0 for run in runs), runs
+    assert x["cached_prompt_tokens"] == 0 and x["prompt_tokens"] == 512
+    walls = sorted(run["wall_s"] for run in runs)
+    assert x["wall_s"] == walls[1]  # the headline is the median run
+    assert "3 runs, wall s" in r.stdout
+
+
+def test_bench_repeat_must_be_positive():
+    r = nanovllm("bench", "--preset", "llama-tiny", "--workload", "W4", "--repeat", "0")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr

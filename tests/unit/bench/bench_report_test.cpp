@@ -102,5 +102,31 @@ TEST(BenchReport, LatencyAndCapacityColumns) {
   EXPECT_EQ(bench_report_to_json(w5).at("results")[1].at("capacity_sequences"), 70);
 }
 
+TEST(BenchResult, MedianRunIsTheMiddleWallAndTheLowerMiddleForAnEvenCount) {
+  EXPECT_EQ(median_run_index({}), -1);
+  EXPECT_EQ(median_run_index({{2.0}}), 0);
+  EXPECT_EQ(median_run_index({{3.0}, {1.0}, {2.0}}), 2);
+  EXPECT_EQ(median_run_index({{4.0}, {1.0}, {3.0}, {2.0}}), 3);  // walls 1 2 3 4: the 2
+  EXPECT_EQ(median_run_index({{1.0}, {1.0}, {1.0}}), 1);         // ties keep run order
+}
+
+TEST(BenchReport, RepeatedRunsShowTheirSpreadAndEveryRunInTheJson) {
+  BenchReport rep = throughput_report();
+  rep.results[1].runs = {{0.21, 1428.6, 0.02, 0.17, 0}, {0.20, 1500.0, 0.02, 0.16, 0},
+                         {0.25, 1200.0, 0.03, 0.20, 0}};
+  std::ostringstream out;
+  print_bench_table(rep, out);
+  EXPECT_NE(out.str().find("int8: 3 runs, wall s 0.200 / 0.200 / 0.250 (min / median / max), decode s "
+                           "0.160 - 0.200"),
+            std::string::npos)
+      << out.str();
+  EXPECT_EQ(out.str().find("bf16: "), std::string::npos) << "one run: no spread line";
+  const auto json = bench_report_to_json(rep);
+  EXPECT_FALSE(json.at("results")[0].contains("runs"));
+  ASSERT_EQ(json.at("results")[1].at("runs").size(), 3u);
+  EXPECT_DOUBLE_EQ(json.at("results")[1].at("runs")[2].at("wall_s"), 0.25);
+  EXPECT_EQ(json.at("results")[1].at("runs")[2].at("cached_prompt_tokens"), 0);
+}
+
 }  // namespace
 }  // namespace nanovllm::bench
