@@ -275,7 +275,7 @@ void LLMEngine::run_teacher_forced(
 EngineStats LLMEngine::stats() const {
   EngineStats s = stats_;
   s.preemptions = scheduler_->num_preemptions() - preemptions_at_reset_;
-  s.cached_prompt_tokens = scheduler_->block_manager().hit_tokens() - cached_tokens_at_reset_;
+  s.cached_prompt_tokens = scheduler_->block_manager().hit_tokens();
   s.peak_device_bytes = int64_t(backend_->peak_allocated_bytes());
   return s;
 }
@@ -290,7 +290,7 @@ void LLMEngine::reset_stats() {
   stats_.device_name = keep.device_name;
   stats_.kv_cache_dtype = keep.kv_cache_dtype;
   preemptions_at_reset_ = scheduler_->num_preemptions();
-  cached_tokens_at_reset_ = scheduler_->block_manager().hit_tokens();
+  scheduler_->reset_prefix_cache_counters();
 }
 
 }  // namespace nanovllm

@@ -59,7 +59,6 @@ class LLMEngine {
   int64_t next_request_id_ = 0;
   EngineStats stats_;
   int64_t preemptions_at_reset_ = 0;
-  int64_t cached_tokens_at_reset_ = 0;  // the block manager's prefix-cache hits at reset_stats()
 };
 
 }  // namespace nanovllm

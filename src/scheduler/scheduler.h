@@ -85,6 +85,8 @@ class Scheduler {
   const BlockManager& block_manager() const { return block_manager_; }
   // See BlockManager::reset_prefix_cache: false while any sequence holds blocks.
   bool reset_prefix_cache() { return block_manager_.reset_prefix_cache(); }
+  // Restarts the block manager's prefix-cache hit / miss counts (EngineStats::cached_prompt_tokens).
+  void reset_prefix_cache_counters() { block_manager_.reset_counters(); }
 
  private:
   ScheduledBatch schedule_prefill();
