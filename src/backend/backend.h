@@ -65,7 +65,7 @@ class Backend {
   // ---- ops ----
   // out[T, H] = table[ids[t], :]; ids int32 [T]; table [V, H]
   virtual void embedding(const Tensor& ids, const Tensor& table, Tensor out) = 0;
-  // out[T, H] = x / rms(x) * weight[H]
+  // out[T, H] = x / rms(x) * weight[H]; an undefined weight is a unit one (folded into a product)
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out) = 0;
   // out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]); out may be F32 when x and w are 16-bit.
   virtual void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) = 0;
@@ -78,7 +78,8 @@ class Backend {
 
   // ---- fused ops: a backend may run each as one kernel; these defaults compose the ops above
   // (what the CPU reference runs). `normed` / `act` are scratch for the intermediate rows. ----
-  // out[T, N] = (rms_norm(x[T, K]) * norm_weight[K]) . w[N, K]^T (+ bias[N]); normed [T, K]
+  // out[T, N] = (rms_norm(x[T, K]) * norm_weight[K]) . w[N, K]^T (+ bias[N]); normed [T, K];
+  // norm_weight may be undefined (unit), as in rms_norm
   virtual void norm_linear(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
                            const Tensor* bias, Tensor normed, Tensor out) {
     rms_norm(x, norm_weight, eps, normed);
@@ -89,6 +90,33 @@ class Backend {
                                         Tensor residual) {
     silu_mul(gate_up, act);
     linear_residual(act, w, nullptr, residual);
+  }
+  // The attention block's input: q_out and the K/V stored by
+  // qkv_rope_store(norm_linear(x, norm_weight, eps, w, bias)). x [T, H] is the residual stream;
+  // normed [T, H] and qkv [T, (Hq + 2 Hkv) D] are scratch.
+  virtual void attention_input(const Tensor& x, const Tensor& norm_weight, float eps,
+                               const Tensor& w, const Tensor* bias, const QkvSpec& spec,
+                               const Tensor& positions, const Tensor& slot_mapping,
+                               const PagedKvLayer& kv, Tensor normed, Tensor qkv, Tensor q_out) {
+    norm_linear(x, norm_weight, eps, w, bias, normed, qkv);
+    qkv_rope_store(qkv, spec, positions, slot_mapping, kv, q_out);
+  }
+  // The MLP block: residual[T, H] += silu_mul(norm_linear(residual, norm_weight, eps,
+  // gate_up_w)) . down_w^T, gate_up_w [2I, H], down_w [H, I]; normed [T, H], gate_up [T, 2I] and
+  // act [T, I] are scratch.
+  virtual void mlp_residual(const Tensor& norm_weight, float eps, const Tensor& gate_up_w,
+                            const Tensor& down_w, Tensor normed, Tensor gate_up, Tensor act,
+                            Tensor residual) {
+    norm_linear(residual, norm_weight, eps, gate_up_w, nullptr, normed, gate_up);
+    silu_mul_linear_residual(gate_up, down_w, act, residual);
+  }
+  // Whether the model should fold each RMSNorm weight into the columns of the product after it
+  // (W' = W diag(norm_weight)) and pass an undefined norm weight to attention_input and
+  // mlp_residual: true where the backend then needs fewer kernels. Never for F16 activations,
+  // where a product of unnormalized rows could overflow.
+  virtual bool folds_norm_weights(DType act) const {
+    (void)act;
+    return false;
   }
   // qkv [T, (Hq + 2 Hkv) D] -> q_out [T, Hq D] with optional per-head q/k RMSNorm and RoPE at
   // positions (int32 [T]); K (normed, roped) and V are stored, quantized when kv.dtype is, at

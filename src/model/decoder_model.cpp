@@ -18,6 +18,13 @@ std::vector<float> concat_rows(std::initializer_list<const std::vector<float>*> 
   return out;
 }
 
+// w[rows, cols] = w diag(norm): an RMSNorm weight folded into the input columns of the product
+// that reads the normed rows.
+void fold_norm_into_columns(std::vector<float>& w, const std::vector<float>& norm) {
+  const size_t cols = norm.size();
+  for (size_t i = 0; i < w.size(); ++i) w[i] *= norm[i % cols];
+}
+
 }  // namespace
 
 DecoderModel::DecoderModel(const ModelConfig& config, Backend& backend, const WeightSource& weights,
@@ -61,12 +68,18 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
   }
   std::vector<float> inv = rope_inv_freq(c);
   inv_freq_ = store_.upload(inv, DType::F32, {int64_t(inv.size())});
+  // Folded norms stay undefined in the Layer: attention_input / mlp_residual then take a unit one.
+  const bool fold_norms = backend_.folds_norm_weights(act_);
 
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     Layer L;
-    L.input_norm = store_.upload(get(p + "input_layernorm.weight", {H}), act_, {H});
-    L.post_norm = store_.upload(get(p + "post_attention_layernorm.weight", {H}), act_, {H});
+    const std::vector<float> input_norm = get(p + "input_layernorm.weight", {H});
+    const std::vector<float> post_norm = get(p + "post_attention_layernorm.weight", {H});
+    if (!fold_norms) {
+      L.input_norm = store_.upload(input_norm, act_, {H});
+      L.post_norm = store_.upload(post_norm, act_, {H});
+    }
     {
       auto q = get(p + "self_attn.q_proj.weight", {Hq * D, H});
       auto k = get(p + "self_attn.k_proj.weight", {Hkv * D, H});
@@ -78,6 +91,8 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
         vb = get(p + "self_attn.v_proj.bias", {Hkv * D});
       }
       if (rot.rotate_v) rotate_v_proj(v, vb, Hkv, D, H);
+      if (fold_norms)
+        for (auto* m : {&q, &k, &v}) fold_norm_into_columns(*m, input_norm);
       L.qkv_weight = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D, H});
       if (c.attention_bias)
         L.qkv_bias = store_.upload(concat_rows({&qb, &kb, &vb}), act_, {(Hq + 2 * Hkv) * D});
@@ -92,6 +107,8 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
     {
       auto g = get(p + "mlp.gate_proj.weight", {I, H});
       auto u = get(p + "mlp.up_proj.weight", {I, H});
+      if (fold_norms)
+        for (auto* m : {&g, &u}) fold_norm_into_columns(*m, post_norm);
       L.gate_up_weight = store_.upload(concat_rows({&g, &u}), act_, {2 * I, H});
     }
     L.down_weight = store_.upload(get(p + "mlp.down_proj.weight", {H, I}), act_, {H, I});
@@ -121,18 +138,18 @@ Tensor DecoderModel::forward(const StepTensors& step, std::span<const PagedKvLay
   const float scale = 1.0f / std::sqrt(float(config_.head_dim));
   const float eps = config_.rms_norm_eps;
 
-  // The residual stream lives in `residual`: o_proj and down add into it, and the products after
-  // each norm read it (norm_linear), so a backend can fuse the norms and the adds into them.
+  // The residual stream lives in `residual`: o_proj and down add into it, and the blocks after
+  // each norm read it, so a backend can fuse the norms and the adds into them.
   backend_.embedding(step.token_ids, embed_, residual);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& L = layers_[i];
-    backend_.norm_linear(residual, L.input_norm, eps, L.qkv_weight,
-                         L.qkv_bias.defined() ? &L.qkv_bias : nullptr, normed, qkv);
-    backend_.qkv_rope_store(qkv, L.qkv, step.positions, step.slot_mapping, kv[i], q);
+    backend_.attention_input(residual, L.input_norm, eps, L.qkv_weight,
+                             L.qkv_bias.defined() ? &L.qkv_bias : nullptr, L.qkv, step.positions,
+                             step.slot_mapping, kv[i], normed, qkv, q);
     backend_.paged_attention(q, kv[i], step.attention, scale, attn);
     backend_.linear_residual(attn, L.o_weight, L.o_bias.defined() ? &L.o_bias : nullptr, residual);
-    backend_.norm_linear(residual, L.post_norm, eps, L.gate_up_weight, nullptr, normed, gate_up);
-    backend_.silu_mul_linear_residual(gate_up, L.down_weight, act, residual);
+    backend_.mlp_residual(L.post_norm, eps, L.gate_up_weight, L.down_weight, normed, gate_up, act,
+                          residual);
   }
   backend_.rms_norm(residual, final_norm_, eps, normed);
   return normed;

@@ -43,12 +43,12 @@ class DecoderModel {
 
  private:
   struct Layer {
-    Tensor input_norm;     // [H]
+    Tensor input_norm;     // [H], or undefined when folded into qkv_weight's columns
     Tensor qkv_weight;     // [(Hq + 2 Hkv) D, H]
     Tensor qkv_bias;       // [(Hq + 2 Hkv) D] or undefined
     Tensor o_weight;       // [H, Hq D]
     Tensor o_bias;         // [H] or undefined (Llama/Qwen3 with attention_bias)
-    Tensor post_norm;      // [H]
+    Tensor post_norm;      // [H], or undefined when folded into gate_up_weight's columns
     Tensor gate_up_weight;  // [2 I, H]
     Tensor down_weight;    // [H, I]
     QkvSpec qkv;           // head counts, q/k norm weights, RoPE frequencies

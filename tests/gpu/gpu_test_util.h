@@ -134,6 +134,20 @@ inline double tolerance(DType t, double f32 = 1e-5) {
   return t == DType::BF16 ? 1e-2 : t == DType::F16 ? 2e-3 : f32;
 }
 
+// The residual ops checked twice: the whole residual after the op, and what the op added to it
+// (so that a wrong product cannot hide behind a large residual).
+inline void expect_residual_matches(const std::vector<float>& got, const std::vector<float>& want,
+                                    const std::vector<float>& before, DType dt) {
+  ASSERT_TRUE(all_finite(got));
+  EXPECT_LT(normalized_error(got, want), tolerance(dt, 2e-6)) << "residual";
+  std::vector<float> got_delta(got.size()), want_delta(got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    got_delta[i] = got[i] - before[i];
+    want_delta[i] = want[i] - before[i];
+  }
+  EXPECT_LT(normalized_error(got_delta, want_delta), tolerance(dt, 2e-6)) << "added part";
+}
+
 inline const char* dname(DType t) { return t == DType::BF16 ? "bf16" : t == DType::F16 ? "f16" : "f32"; }
 
 constexpr DType kActDtypes[] = {DType::F32, DType::F16, DType::BF16};

@@ -70,20 +70,6 @@ TEST(CudaSimpleOps, RmsNorm) {
   }
 }
 
-// The residual ops checked twice: the whole residual after the op, and what the op added to it
-// (so that a wrong product cannot hide behind a large residual).
-void expect_residual_matches(const std::vector<float>& got, const std::vector<float>& want,
-                             const std::vector<float>& before, DType dt) {
-  ASSERT_TRUE(all_finite(got));
-  EXPECT_LT(normalized_error(got, want), tolerance(dt, 2e-6)) << "residual";
-  std::vector<float> got_delta(got.size()), want_delta(got.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    got_delta[i] = got[i] - before[i];
-    want_delta[i] = want[i] - before[i];
-  }
-  EXPECT_LT(normalized_error(got_delta, want_delta), tolerance(dt, 2e-6)) << "added part";
-}
-
 TEST(CudaSimpleOps, FusedDecodeOpsMatchCpu) {
   NANOVLLM_SKIP_WITHOUT_GPU();
   Gpu gpu;

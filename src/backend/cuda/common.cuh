@@ -76,6 +76,20 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
   return warp_sum(x);
 }
 
+// 1 / sqrt(mean(row^2) + eps) of `width` elements, computed by the whole block (blockDim.x a
+// multiple of 32); every thread gets it. scratch: >= 32 floats of shared memory.
+template <class T>
+__device__ __forceinline__ float block_row_rms_factor(const T* row, int64_t width, float eps,
+                                                      float* scratch) {
+  float ss = 0.f;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) {
+    const float f = to_f(row[i]);
+    ss = fmaf(f, f, ss);
+  }
+  ss = block_sum(ss, scratch);
+  return 1.f / sqrtf(ss / float(width) + eps);
+}
+
 // Calls f(T{}) with T the device type of an activation dtype (F32, F16, BF16).
 template <class F>
 void dispatch_act(DType t, const char* op, F&& f) {

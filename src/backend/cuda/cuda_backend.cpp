@@ -102,6 +102,9 @@ struct CudaBackend::State {
   // The fused ops (norm_linear, linear_residual, silu_mul_linear_residual) run as one small-M
   // kernel at <= 8 rows; env NANOVLLM_FUSED_SMALL_M=0: as their composition (for measurement).
   bool fuse_small_m = true;
+  // The model folds RMSNorm weights into the products (Backend::folds_norm_weights) for BF16;
+  // env NANOVLLM_FOLD_NORMS=0: it does not (for measurement).
+  bool fold_norms = true;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
   bool overlap_launches = false;
@@ -170,6 +173,7 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   }
   state_->decode_even_splits = env_switch("NANOVLLM_DECODE_EVEN_SPLITS", true);
   state_->fuse_small_m = env_switch("NANOVLLM_FUSED_SMALL_M", true);
+  state_->fold_norms = env_switch("NANOVLLM_FOLD_NORMS", true);
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
   state_->overlap_launches =
@@ -274,7 +278,7 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, float eps, Ten
   check_dtype(out, op, "out", x.dtype);
   check_dim(out, 0, x.dim(0), op, "out");
   check_dim(out, 1, x.dim(1), op, "out");
-  check_weight(weight, x.dtype, x.dim(1), op, "weight");
+  if (weight.defined()) check_weight(weight, x.dtype, x.dim(1), op, "weight");
   cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_rms_norm(x, weight, eps, out, state_->launch_stream());
 }
@@ -354,16 +358,17 @@ void CudaBackend::norm_linear(const Tensor& x, const Tensor& norm_weight, float 
                               const Tensor& w, const Tensor* bias, Tensor normed, Tensor out) {
   const char* op = "norm_linear";
   check_linear(op, x, w, bias, out, "out", false);
-  check_weight(norm_weight, x.dtype, x.dim(1), op, "norm_weight");
-  const bool fused = state_->fuse_small_m && norm_weight.dtype == x.dtype &&
-                     reinterpret_cast<uintptr_t>(norm_weight.data) % 16 == 0 &&
-                     cuda::small_m_linear_supported(x, w, out);
+  const bool weighted = norm_weight.defined();
+  if (weighted) check_weight(norm_weight, x.dtype, x.dim(1), op, "norm_weight");
+  const bool fused = runs_fused_small_m(x, w, out) &&
+                     (!weighted || (norm_weight.dtype == x.dtype &&
+                                    reinterpret_cast<uintptr_t>(norm_weight.data) % 16 == 0));
   if (!fused) return Backend::norm_linear(x, norm_weight, eps, w, bias, normed, out);
   cuda::OpProfiler* prof = state_->prof();
   cuda::OpTimer timer(prof, prof ? product_label(op, x, w) : std::string());
   cuda::SmallMFusion f;
   f.input = cuda::SmallMFusion::Input::kRmsNorm;
-  f.norm_weight = &norm_weight;
+  f.norm_weight = weighted ? &norm_weight : nullptr;
   f.eps = eps;
   cuda::launch_small_m_linear(x, w, out, f, state_->launch_stream());
   if (bias) cuda::launch_add_bias(*bias, out, state_->launch_stream());
@@ -375,8 +380,7 @@ void CudaBackend::silu_mul_linear_residual(const Tensor& gate_up, const Tensor& 
   check_tensor(gate_up, op, "gate_up", 2);
   check_tensor(w, op, "w", 2);
   check_dim(gate_up, 1, 2 * w.dim(1), op, "gate_up");
-  const bool fused = state_->fuse_small_m && w.dim(1) % 8 == 0 &&
-                     cuda::small_m_linear_supported(gate_up, w, residual) &&
+  const bool fused = w.dim(1) % 8 == 0 && runs_fused_small_m(gate_up, w, residual) &&
                      residual.dtype == gate_up.dtype && residual.ndim == 2 &&
                      residual.dim(0) == gate_up.dim(0) && residual.dim(1) == w.dim(0);
   if (!fused) return Backend::silu_mul_linear_residual(gate_up, w, act, residual);
@@ -389,7 +393,18 @@ void CudaBackend::silu_mul_linear_residual(const Tensor& gate_up, const Tensor& 
   cuda::launch_small_m_linear(gate_up, w, residual, f, state_->launch_stream());
 }
 
-void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {
+bool CudaBackend::runs_fused_small_m(const Tensor& x, const Tensor& w, const Tensor& out) const {
+  return state_->fuse_small_m && cuda::small_m_linear_supported(x, w, out);
+}
+
+bool CudaBackend::folds_norm_weights(DType act) const {
+  return state_->fold_norms && act == DType::BF16;
+}
+
+void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) { silu_mul_pending(gate_up, out, {}); }
+
+void CudaBackend::silu_mul_pending(const Tensor& gate_up, Tensor out,
+                                   const cuda::RowRms& pending) {
   const char* op = "silu_mul";
   check_tensor(gate_up, op, "gate_up", 2);
   check_tensor(out, op, "out", 2);
@@ -398,11 +413,18 @@ void CudaBackend::silu_mul(const Tensor& gate_up, Tensor out) {
   check_dim(out, 0, gate_up.dim(0), op, "out");
   check_dim(gate_up, 1, 2 * out.dim(1), op, "gate_up");
   cuda::OpTimer timer(state_->prof(), op);
-  cuda::launch_silu_mul(gate_up, out, state_->launch_stream());
+  cuda::launch_silu_mul(gate_up, out, state_->launch_stream(), pending);
 }
 
 void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                                  const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out) {
+  qkv_rope_store_pending(qkv, spec, positions, slot_mapping, kv, q_out, {});
+}
+
+void CudaBackend::qkv_rope_store_pending(const Tensor& qkv, const QkvSpec& spec,
+                                         const Tensor& positions, const Tensor& slot_mapping,
+                                         const PagedKvLayer& kv, Tensor q_out,
+                                         const cuda::RowRms& pending) {
   const char* op = "qkv_rope_store";
   const int64_t Hq = spec.num_heads, Hkv = spec.num_kv_heads, D = spec.head_dim;
   NANOVLLM_CHECK(Hq > 0 && Hkv > 0 && D > 0 && Hq % Hkv == 0, op, ": spec has num_heads ", Hq,
@@ -442,7 +464,7 @@ void CudaBackend::qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const T
                  ": kv cache of dtype ", kv_dtype_name(kv.dtype), " needs k_scale and v_scale");
   cuda::OpTimer timer(state_->prof(), op);
   cuda::launch_qkv_rope_store(qkv, spec, positions, slot_mapping, kv, q_out,
-                              state_->launch_stream());
+                              state_->launch_stream(), pending);
 }
 
 void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,

@@ -7,6 +7,9 @@
 #include "backend/backend.h"
 
 namespace nanovllm {
+namespace cuda {
+struct RowRms;
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -40,6 +43,18 @@ class CudaBackend final : public Backend {
                                 Tensor residual) override;
   void qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                       const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out) override;
+  // With the norm weight folded into w (undefined norm_weight) above the small-M rows: the
+  // product of the raw residual, its rows' RMSNorm factor applied by qkv_rope_store / silu_mul
+  // (no norm kernel); otherwise as composed (fused_blocks.cpp).
+  void attention_input(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                       const Tensor* bias, const QkvSpec& spec, const Tensor& positions,
+                       const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor normed,
+                       Tensor qkv, Tensor q_out) override;
+  void mlp_residual(const Tensor& norm_weight, float eps, const Tensor& gate_up_w,
+                    const Tensor& down_w, Tensor normed, Tensor gate_up, Tensor act,
+                    Tensor residual) override;
+  // BF16 activations, unless NANOVLLM_FOLD_NORMS=0 (for measurement).
+  bool folds_norm_weights(DType act) const override;
   // Decode batches (max_query_len == 1) take the split-K kernel, anything else the tiled one.
   // Under graph capture, meta.max_context_len must bound the context of every replay (it sizes
   // the split-K grid; longer contexts stay correct, only slower).
@@ -55,6 +70,14 @@ class CudaBackend final : public Backend {
   struct State;
 
  private:
+  // qkv_rope_store and silu_mul with each input row scaled by its pending RMSNorm factor.
+  void qkv_rope_store_pending(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
+                              const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out,
+                              const cuda::RowRms& pending);
+  void silu_mul_pending(const Tensor& gate_up, Tensor out, const cuda::RowRms& pending);
+  // Whether a product x . w^T into out runs as the small-M kernel with its fusions.
+  bool runs_fused_small_m(const Tensor& x, const Tensor& w, const Tensor& out) const;
+
   std::unique_ptr<State> state_;
 };
 

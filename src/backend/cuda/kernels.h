@@ -21,12 +21,23 @@ struct Stream {
 // out[R, C] = src[indices[r], :] (int32 indices; rows outside [0, src rows) give zeros).
 void launch_gather_rows(const Tensor& src, const Tensor& indices, Tensor out, const Stream& stream);
 
-// out = x / rms(x) * w
+// A pending RMSNorm of an op's input rows: row t is a product of row t of `x` taken before x was
+// normalized (the norm weight folded into the product's columns), so the op scales it by
+// 1 / sqrt(mean(x[t]^2) + eps) first. x null: nothing pending.
+struct RowRms {
+  const void* x = nullptr;  // [T, width] in the op's activation dtype, rows contiguous
+  int64_t width = 0;
+  float eps = 0.f;
+};
+
+// out = x / rms(x) * w (w undefined: unit)
 void launch_rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor out,
                      const Stream& stream);
 
-// out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]
-void launch_silu_mul(const Tensor& gate_up, Tensor out, const Stream& stream);
+// out[T, I] = silu(r g) * (r u), g = gate_up[:, :I], u = gate_up[:, I:], r the row's pending
+// RMSNorm factor (1 when none)
+void launch_silu_mul(const Tensor& gate_up, Tensor out, const Stream& stream,
+                     const RowRms& pending = {});
 
 // out[M, N] = x[M, K] . w[N, K]^T for M <= kSmallLinearMaxRows (BF16/F16 x and w, out in their
 // dtype or F32; K % 8 == 0; 16-byte aligned x and w): the weight-streaming path of small batches.
@@ -35,7 +46,8 @@ bool small_m_linear_supported(const Tensor& x, const Tensor& w, const Tensor& ou
 // What the small-M kernel does around the product, so that a decode layer at small batch needs
 // no separate norm, add or activation kernel (the CPU composes the same ops, backend.h):
 // - input kRmsNorm: x is the residual stream, the product is taken of rms_norm(x) * norm_weight
-//   (norm_weight [K] in x's dtype; each row's 1 / rms applied to its sums at the end);
+//   (norm_weight [K] in x's dtype, or null / undefined for a unit weight; each row's 1 / rms
+//   applied to its sums at the end);
 // - input kSiluMul: x is gate_up [M, 2K], the product is taken of silu(gate) * up, rounded to x's
 //   dtype as silu_mul stores it;
 // - accumulate: out += the product, rounded once (out in x's dtype).
@@ -52,9 +64,10 @@ void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const S
 // out[T, N] += bias[N]
 void launch_add_bias(const Tensor& bias, Tensor out, const Stream& stream);
 
+// Backend::qkv_rope_store, with each qkv row first scaled by its pending RMSNorm factor.
 void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                            const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out,
-                           const Stream& stream);
+                           const Stream& stream, const RowRms& pending = {});
 
 // Split-K workspace of decode attention: floats needed for `num_splits` partitions.
 int64_t decode_attention_workspace_floats(int32_t num_seqs, int32_t num_heads, int32_t head_dim,

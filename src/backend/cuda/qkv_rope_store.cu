@@ -1,4 +1,6 @@
-// The fused kernel after the QKV product: split into heads, optional per-head RMSNorm of q and k
+// The fused kernel after the QKV product: rows scaled by a pending RMSNorm factor when the
+// product's input was the unnormalized residual (RowRms), split into heads, optional per-head
+// RMSNorm of q and k
 // (Qwen3), NeoX RoPE from inv_freq, q written out, K/V stored into the paged cache at
 // slot_mapping (-1 skipped) in the cache's format (quantized per (token, head) with the shared
 // codecs of core/kv_quant.h; the absmax is a warp reduction). With rotate_qk, q and K are rotated
@@ -27,6 +29,9 @@ struct QkvArgs {
   const int32_t* positions;  // [T]
   const int64_t* slots;      // [T]
   bool rotate_qk;            // D a power of two (checked by CudaBackend)
+  const void* rms_x;         // [T, rms_width] of the activation type: pending RMSNorm rows, or null
+  int64_t rms_width;
+  float rms_eps;
 };
 
 // buf[D] = R buf[D] (core/kv_rotation.h) by the 32 lanes of one warp. Stage h pairs (i, i + h)
@@ -61,8 +66,13 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
                                       const W* k_norm, PagedKvLayer kv, T_* __restrict__ q_out) {
   start_after_previous_kernel();
   __shared__ float head_buf[kWarps][kMaxHeadDim];
+  __shared__ float scratch[32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t t = blockIdx.x;
+  // Before any thread returns: the whole block reduces the row.
+  const float r = a.rms_x ? block_row_rms_factor(static_cast<const T_*>(a.rms_x) + t * a.rms_width,
+                                                 a.rms_width, a.rms_eps, scratch)
+                          : 1.f;
   const int h = blockIdx.y * kWarps + warp;
   const int D = a.D;
   if (h >= a.Hq + 2 * a.Hkv) return;
@@ -74,7 +84,7 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
 
   float ss = 0.f;
   for (int d = lane; d < D; d += 32) {
-    const float x = to_f(src[d]);
+    const float x = r * to_f(src[d]);
     buf[d] = x;
     ss += x * x;
   }
@@ -137,14 +147,15 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
 
 void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor& positions,
                            const Tensor& slot_mapping, const PagedKvLayer& kv, Tensor q_out,
-                           const Stream& stream) {
+                           const Stream& stream, const RowRms& pending) {
   const int64_t T = qkv.dim(0);
   if (T == 0) return;
   NANOVLLM_CHECK(spec.head_dim <= kMaxHeadDim, "qkv_rope_store: head_dim ", spec.head_dim,
                  " is above the CUDA kernel's limit of ", kMaxHeadDim);
   QkvArgs a{int32_t(T), spec.num_heads, spec.num_kv_heads, spec.head_dim, nullptr, nullptr,
             spec.inv_freq.defined() ? spec.inv_freq.ptr<const float>() : nullptr, spec.norm_eps,
-            positions.ptr<const int32_t>(), slot_mapping.ptr<const int64_t>(), spec.rotate_qk};
+            positions.ptr<const int32_t>(), slot_mapping.ptr<const int64_t>(), spec.rotate_qk,
+            pending.x, pending.width, pending.eps};
   const int heads = spec.num_heads + 2 * spec.num_kv_heads;
   dim3 grid(unsigned(T), ceil_div(heads, kWarps));
   const DType wdt = spec.q_norm.defined() ? spec.q_norm.dtype

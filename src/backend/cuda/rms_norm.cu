@@ -7,7 +7,7 @@
 namespace nanovllm::cuda {
 namespace {
 
-// x, out: [T, H] of T; weight: [H] of W (T or float). out may alias x.
+// x, out: [T, H] of T; weight: [H] of W (T or float), or null (unit). out may alias x.
 template <class T, class W, int VEC>
 __global__ void rms_norm_kernel(const T* x, const W* __restrict__ weight, float eps, int64_t H,
                                 T* out) {
@@ -33,9 +33,11 @@ __global__ void rms_norm_kernel(const T* x, const W* __restrict__ weight, float 
     Vec<T, VEC> o;
 #pragma unroll
     for (int i = 0; i < VEC; ++i) {
-      float w;
-      if constexpr (std::is_same_v<W, float>) w = weight[c + i];
-      else w = to_f(weight[c + i]);
+      float w = 1.f;
+      if (weight) {
+        if constexpr (std::is_same_v<W, float>) w = weight[c + i];
+        else w = to_f(weight[c + i]);
+      }
       o.v[i] = from_f<T>(to_f(v.v[i]) * inv * w);
     }
     store_vec<T, VEC>(orow + c, o);

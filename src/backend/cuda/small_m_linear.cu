@@ -52,8 +52,8 @@ __device__ __forceinline__ void input_chunk(const T* row, int64_t K, int64_t c, 
 }
 
 // grid ceil(N / kFeatures); x [M, x_stride] of T (the product's input rows, K wide, or gate_up
-// rows 2K wide for kSiluMul), w [N, K] of T, norm_w [K] of T (kRmsNorm), out [M, N] of O (T or
-// float; read first when ACC); K % 8 == 0.
+// rows 2K wide for kSiluMul), w [N, K] of T, norm_w [K] of T or null (kRmsNorm; null: a unit
+// weight), out [M, N] of O (T or float; read first when ACC); K % 8 == 0.
 template <class T, class O, int M, Input IN, bool ACC>
 __global__ void __launch_bounds__(kThreads) small_m_linear_kernel(
     const T* __restrict__ x, int64_t x_stride, const T* __restrict__ norm_w, float eps,
@@ -87,13 +87,13 @@ __global__ void __launch_bounds__(kThreads) small_m_linear_kernel(
     for (int j = 0; j < kFeatures; ++j)
       to_float8<T>(__ldcs(reinterpret_cast<const uint4*>(wrow[j] + c * 8)), wf[j]);  // read once
     float nw[8];
-    if constexpr (IN == Input::kRmsNorm)
-      to_float8<T>(__ldg(reinterpret_cast<const uint4*>(norm_w + c * 8)), nw);
+    const bool weighted = IN == Input::kRmsNorm && norm_w != nullptr;
+    if (weighted) to_float8<T>(__ldg(reinterpret_cast<const uint4*>(norm_w + c * 8)), nw);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
       float xf[8];
       input_chunk<T, IN>(x + m * x_stride, K, c, xf, ss[m]);
-      if constexpr (IN == Input::kRmsNorm) {
+      if (weighted) {
 #pragma unroll
         for (int i = 0; i < 8; ++i) xf[i] *= nw[i];
       }
@@ -143,7 +143,8 @@ template <class T, class O, Input IN, bool ACC>
 void launch_fused(const Tensor& x, const Tensor& w, const SmallMFusion& f, Tensor out,
                   const Stream& stream) {
   const int64_t N = w.dim(0), K = w.dim(1);
-  const T* norm_w = IN == Input::kRmsNorm ? f.norm_weight->ptr<const T>() : nullptr;
+  const T* norm_w =
+      IN == Input::kRmsNorm && f.norm_weight ? f.norm_weight->ptr<const T>() : nullptr;
   auto go = [&](auto rows) {
     constexpr int M = decltype(rows)::value;
     launch_kernel(small_m_linear_kernel<T, O, M, IN, ACC>, ceil_div(N, kFeatures), kThreads, 0,
@@ -198,8 +199,8 @@ void launch_small_m_linear(const Tensor& x, const Tensor& w, Tensor out, const S
                      x.dim(1) == (fusion.input == Input::kSiluMul ? 2 : 1) * w.dim(1) &&
                      (!fusion.accumulate || out.dtype == x.dtype),
                  "linear (small M): unsupported operands");
-  if (fusion.input == Input::kRmsNorm)
-    NANOVLLM_CHECK(fusion.norm_weight && fusion.norm_weight->dtype == x.dtype &&
+  if (fusion.input == Input::kRmsNorm && fusion.norm_weight && fusion.norm_weight->defined())
+    NANOVLLM_CHECK(fusion.norm_weight->dtype == x.dtype &&
                        fusion.norm_weight->numel() == w.dim(1) &&
                        reinterpret_cast<uintptr_t>(fusion.norm_weight->data) % 16 == 0,
                    "linear (small M): the norm weight must be [K] in the activation dtype");

@@ -58,6 +58,11 @@ TEST(CpuOps, RmsNorm) {
       be.rms_norm(host_tensor(x, {T, H}), host_tensor(w, {H}), 1e-5f, host_tensor(out, {T, H}));
       ASSERT_FALSE(testing::has_non_finite(out));
       EXPECT_LT(testing::max_abs_error(out, reference_rms_norm(x, w, T, H, 1e-5)), 1e-5);
+      // An undefined weight is a unit one (a norm folded into the product after it).
+      std::vector<float> unit_out(T * H, NAN);
+      be.rms_norm(host_tensor(x, {T, H}), Tensor{}, 1e-5f, host_tensor(unit_out, {T, H}));
+      const std::vector<float> ones(size_t(H), 1.f);
+      EXPECT_LT(testing::max_abs_error(unit_out, reference_rms_norm(x, ones, T, H, 1e-5)), 1e-5);
     }
   }
 }
