@@ -21,7 +21,9 @@ constexpr float kEps = 1e-6f;
 struct NormCase {
   std::vector<float> host;
   DeviceArray device;
-  Tensor host_tensor_or_none() { return host.empty() ? Tensor{} : host_tensor(host, {int64_t(host.size())}); }
+  Tensor host_tensor_or_none() {
+    return host.empty() ? Tensor{} : host_tensor(host, {int64_t(host.size())});
+  }
   Tensor device_tensor_or_none() const { return host.empty() ? Tensor{} : device.tensor; }
 };
 
@@ -54,31 +56,10 @@ TEST(CudaFusedBlocks, AttentionInputMatchesCpu) {
           NormCase norm = make_norm(gpu, dt, H, folded, rng);
 
           const int32_t num_blocks = (T + block_size - 1) / block_size + 2;
-          const int64_t rows = int64_t(num_blocks) * block_size * Hkv;
-          const int64_t hb = kv_head_bytes(kvt, D);
-          std::vector<int64_t> slots(size_t(num_blocks) * block_size);
-          for (size_t i = 0; i < slots.size(); ++i) slots[i] = int64_t(i);
-          std::shuffle(slots.begin(), slots.end(), rng.engine());
-          slots.resize(size_t(T));
+          CachePair cache(gpu, kvt, num_blocks, block_size, Hkv, D, rng);
+          std::vector<int64_t> slots = cache.random_slots(T, rng);
           slots[1] = -1;  // a padding row: nothing stored
-          std::vector<uint8_t> k_cache(size_t(rows * hb)), v_cache(size_t(rows * hb));
-          std::vector<float> junk = random_floats(size_t(D), rng);
-          for (int64_t r = 0; r < rows; ++r) {
-            kv_store_head(junk.data(), D, kvt, k_cache.data() + r * hb);
-            kv_store_head(junk.data(), D, kvt, v_cache.data() + r * hb);
-          }
-          std::vector<float> k_scale(size_t(rows), 0.75f), v_scale(size_t(rows), 0.5f);
-          auto dk = gpu.bytes(k_cache.data(), k_cache.size());
-          auto dv = gpu.bytes(v_cache.data(), v_cache.size());
-          auto dks = gpu.bytes(k_scale.data(), k_scale.size() * 4);
-          auto dvs = gpu.bytes(v_scale.data(), v_scale.size() * 4);
           const bool quantized = kv_is_quantized(kvt);
-          PagedKvLayer dl{dk.buffer.data(), dv.buffer.data(),
-                          quantized ? static_cast<float*>(dks.buffer.data()) : nullptr,
-                          quantized ? static_cast<float*>(dvs.buffer.data()) : nullptr,
-                          kvt, num_blocks, block_size, Hkv, D};
-          PagedKvLayer hl{k_cache.data(), v_cache.data(), quantized ? k_scale.data() : nullptr,
-                          quantized ? v_scale.data() : nullptr, kvt, num_blocks, block_size, Hkv, D};
 
           auto dx = gpu.floats(dt, x, {T, H});
           auto dw = gpu.floats(dt, w, {row, H});
@@ -94,33 +75,28 @@ TEST(CudaFusedBlocks, AttentionInputMatchesCpu) {
           auto dqkv = gpu.poisoned(dt, {T, row});
           auto dq = gpu.poisoned(dt, {T, int64_t(Hq) * D});
           gpu.backend().attention_input(dx.tensor, norm.device_tensor_or_none(), kEps, dw.tensor,
-                                        nullptr, dspec, dpos.tensor, dslots.tensor, dl,
-                                        dnormed.tensor, dqkv.tensor, dq.tensor);
+                                        nullptr, dspec, dpos.tensor, dslots.tensor,
+                                        cache.device_layer(), dnormed.tensor, dqkv.tensor,
+                                        dq.tensor);
 
           std::vector<float> normed(size_t(T * H)), qkv(size_t(T * row));
           std::vector<float> q_want(size_t(T) * Hq * D);
           cpu->attention_input(host_tensor(x, {T, H}), norm.host_tensor_or_none(), kEps,
                                host_tensor(w, {row, H}), nullptr, hspec,
-                               host_tensor(c.positions, {T}), host_tensor(slots, {T}), hl,
-                               host_tensor(normed, {T, H}), host_tensor(qkv, {T, row}),
+                               host_tensor(c.positions, {T}), host_tensor(slots, {T}),
+                               cache.host_layer(), host_tensor(normed, {T, H}),
+                               host_tensor(qkv, {T, row}),
                                host_tensor(q_want, {T, int64_t(Hq) * D}));
           std::vector<float> q_got = gpu.read(dq);
           ASSERT_TRUE(all_finite(q_got));
           EXPECT_LT(normalized_error(q_got, q_want), tolerance(dt, 1e-5)) << "q";
-          for (int which = 0; which < 2; ++which) {
-            const auto& want_bytes = which ? v_cache : k_cache;
-            const auto& want_sc = which ? v_scale : k_scale;
-            std::vector<uint8_t> got_bytes =
-                gpu.read_bytes(which ? dv.buffer.data() : dk.buffer.data(), want_bytes.size());
-            std::vector<float> got_sc(want_sc.size());
-            gpu.backend().copy_to_host(got_sc.data(), which ? dvs.buffer.data() : dks.buffer.data(),
-                                       got_sc.size() * 4);
-            std::vector<float> got = dequantized(got_bytes, got_sc, kvt, rows, D);
-            std::vector<float> want = dequantized(want_bytes, want_sc, kvt, rows, D);
+          for (bool value_cache : {false, true}) {
+            SCOPED_TRACE(value_cache ? "v cache" : "k cache");
+            std::vector<float> got = cache.device_dequantized(gpu, value_cache);
             ASSERT_TRUE(all_finite(got));
             // Both caches went through a product rounded to dt, so the tolerance is dt's.
-            EXPECT_LT(normalized_error(got, want), std::max(cache_tolerance(dt, kvt), tolerance(dt)))
-                << (which ? "v" : "k") << " cache";
+            EXPECT_LT(normalized_error(got, cache.host_dequantized(value_cache)),
+                      std::max(cache_tolerance(dt, kvt), tolerance(dt)));
           }
         }
 }

@@ -38,32 +38,12 @@ TEST(CudaQkvRopeStore, MatchesCpuForEveryDtype) {
         c.q_norm = rounded(dt, c.q_norm);
         c.k_norm = rounded(dt, c.k_norm);
         const int32_t block_size = 16, num_blocks = (s.T + block_size - 1) / block_size + 2;
-        const int64_t rows = int64_t(num_blocks) * block_size * s.Hkv;
-        const int64_t hb = kv_head_bytes(kvt, s.D);
         Rng rng(99);
+        CachePair cache(gpu, kvt, num_blocks, block_size, s.Hkv, s.D, rng);
         // Distinct random slots; every fifth token is padding (-1).
-        std::vector<int64_t> slots(size_t(num_blocks) * block_size);
-        for (size_t i = 0; i < slots.size(); ++i) slots[i] = int64_t(i);
-        std::shuffle(slots.begin(), slots.end(), rng.engine());
-        slots.resize(size_t(s.T));
+        std::vector<int64_t> slots = cache.random_slots(s.T, rng);
         for (int32_t t = 0; t < s.T; t += 5) slots[size_t(t)] = -1;
-        // Identical junk in both caches (valid encodings), so untouched rows must stay equal.
-        std::vector<uint8_t> k_cache(size_t(rows * hb)), v_cache(size_t(rows * hb));
-        std::vector<float> junk = random_floats(size_t(s.D), rng);
-        std::vector<float> k_scale(size_t(rows), 0.75f), v_scale(size_t(rows), 0.5f);
-        for (int64_t r = 0; r < rows; ++r) {
-          kv_store_head(junk.data(), s.D, kvt, k_cache.data() + r * hb);
-          kv_store_head(junk.data(), s.D, kvt, v_cache.data() + r * hb);
-        }
-        auto dk = gpu.bytes(k_cache.data(), k_cache.size());
-        auto dv = gpu.bytes(v_cache.data(), v_cache.size());
-        auto dks = gpu.bytes(k_scale.data(), k_scale.size() * 4);
-        auto dvs = gpu.bytes(v_scale.data(), v_scale.size() * 4);
-        PagedKvLayer dl{dk.buffer.data(), dv.buffer.data(), static_cast<float*>(dks.buffer.data()),
-                        static_cast<float*>(dvs.buffer.data()), kvt, num_blocks, block_size, s.Hkv, s.D};
-        PagedKvLayer hl{k_cache.data(), v_cache.data(), k_scale.data(), v_scale.data(), kvt,
-                        num_blocks, block_size, s.Hkv, s.D};
-        if (!kv_is_quantized(kvt)) dl.k_scale = dl.v_scale = hl.k_scale = hl.v_scale = nullptr;
+        const PagedKvLayer dl = cache.device_layer(), hl = cache.host_layer();
 
         const int64_t row = int64_t(s.Hq + 2 * s.Hkv) * s.D;
         auto dqkv = gpu.floats(dt, c.qkv, {s.T, row});
@@ -92,28 +72,23 @@ TEST(CudaQkvRopeStore, MatchesCpuForEveryDtype) {
         ASSERT_TRUE(all_finite(q_got));
         EXPECT_LT(normalized_error(q_got, q_want), tolerance(dt, 1e-5)) << "q";
 
-        std::vector<uint8_t> gk = gpu.read_bytes(dk.buffer.data(), k_cache.size());
-        std::vector<uint8_t> gv = gpu.read_bytes(dv.buffer.data(), v_cache.size());
-        std::vector<float> gks(k_scale.size()), gvs(v_scale.size());
-        gpu.backend().copy_to_host(gks.data(), dks.buffer.data(), gks.size() * 4);
-        gpu.backend().copy_to_host(gvs.data(), dvs.buffer.data(), gvs.size() * 4);
-        for (int which = 0; which < 2; ++which) {
-          const auto& got_bytes = which ? gv : gk;
-          const auto& want_bytes = which ? v_cache : k_cache;
-          const auto& got_sc = which ? gvs : gks;
-          const auto& want_sc = which ? v_scale : k_scale;
-          std::vector<float> got = dequantized(got_bytes, got_sc, kvt, rows, s.D);
-          std::vector<float> want = dequantized(want_bytes, want_sc, kvt, rows, s.D);
-          ASSERT_TRUE(all_finite(got));
+        for (bool value_cache : {false, true}) {
+          SCOPED_TRACE(value_cache ? "v cache" : "k cache");
+          const CachePair::Contents got = cache.device_contents(gpu, value_cache);
+          std::vector<float> got_f = dequantized(got.bytes, got.scales, kvt, cache.rows, s.D);
+          std::vector<float> want_f = cache.host_dequantized(value_cache);
+          ASSERT_TRUE(all_finite(got_f));
           // V is stored as given: the same bytes as the CPU. K went through norm/RoPE (and the
           // rotation) in float on both sides; a rare one-step difference in the last bit/quantum
           // is allowed (cache_tolerance).
-          if (which == 1) {
-            EXPECT_EQ(got_bytes, want_bytes) << "v cache bytes";
+          if (value_cache) {
+            EXPECT_EQ(got.bytes, cache.v) << "v cache bytes";
           }
-          EXPECT_LT(normalized_error(got, want), cache_tolerance(dt, kvt))
-              << (which ? "v" : "k") << " cache";
-          EXPECT_LT(normalized_error(got_sc, want_sc), 1e-5) << "scales";
+          EXPECT_LT(normalized_error(got_f, want_f), cache_tolerance(dt, kvt));
+          if (kv_is_quantized(kvt)) {
+            const auto& want_scales = value_cache ? cache.v_scale : cache.k_scale;
+            EXPECT_LT(normalized_error(got.scales, want_scales), 1e-5) << "scales";
+          }
         }
       }
     }
