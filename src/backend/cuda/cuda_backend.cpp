@@ -103,8 +103,8 @@ struct CudaBackend::State {
   // kernel at <= 8 rows; env NANOVLLM_FUSED_SMALL_M=0: as their composition (for measurement).
   bool fuse_small_m = true;
   // The model folds RMSNorm weights into the products (Backend::folds_norm_weights) for BF16
-  // with env NANOVLLM_FOLD_NORMS=1 only: measured on W1 (H100, 2026-12-07) it shortened decode
-  // by 0.3% (BF16) / 2% (INT8) and lengthened prefill by 16% / 11% (docs/cuda_kernels.md).
+  // with env NANOVLLM_FOLD_NORMS=1 only: measured on W1 (H100, 2026-12-07) decode got at most
+  // 2% shorter and prefill 11-16% longer (docs/cuda_kernels.md).
   bool fold_norms = false;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
