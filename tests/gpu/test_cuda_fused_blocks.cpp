@@ -1,8 +1,9 @@
 // attention_input and mlp_residual on the GPU against the CPU backend's composition, with a real
 // norm weight and with a folded one (undefined: the model multiplied it into the product's
-// columns), at 5 rows (the small-M kernel for 16-bit activations) and 40 (cuBLASLt; folded, the
-// row's RMSNorm factor applied by qkv_rope_store / silu_mul instead of a norm kernel), for every
-// activation dtype, BF16 and INT8 caches. Outputs and the cache's written rows are compared.
+// columns), at 5 rows (the small-M kernel for 16-bit activations), 40 (cuBLASLt; folded, the
+// row's RMSNorm factor applied by qkv_rope_store / silu_mul instead of a norm kernel) and 600
+// (above the pending-norm bound: rms_norm with a unit weight when folded), for every activation
+// dtype, BF16 and INT8 caches. Outputs and the cache's written rows are compared.
 #include "common/backend_op_cases.h"
 #include "gpu_test_util.h"
 #include "kv_cache_checks.h"
@@ -43,7 +44,7 @@ TEST(CudaFusedBlocks, AttentionInputMatchesCpu) {
   const int64_t H = 256, row = int64_t(Hq + 2 * Hkv) * D;
   for (DType dt : kActDtypes)
     for (KvDType kvt : {KvDType::BF16, KvDType::INT8})
-      for (int32_t T : {5, 40})
+      for (int32_t T : {5, 40, 600})
         for (bool folded : {false, true}) {
           SCOPED_TRACE(std::string(dname(dt)) + " kv=" + std::string(kv_dtype_name(kvt)) + " T=" +
                        std::to_string(T) + (folded ? " folded" : " norm weight"));
@@ -107,7 +108,7 @@ TEST(CudaFusedBlocks, MlpResidualMatchesCpu) {
   auto cpu = make_cpu_backend();
   const int64_t H = 256, I = 384;
   for (DType dt : kActDtypes)
-    for (int64_t T : {5, 40})
+    for (int64_t T : {5, 40, 600})
       for (bool folded : {false, true}) {
         SCOPED_TRACE(std::string(dname(dt)) + " T=" + std::to_string(T) +
                      (folded ? " folded" : " norm weight"));

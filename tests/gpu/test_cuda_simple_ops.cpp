@@ -65,6 +65,13 @@ TEST(CudaSimpleOps, RmsNorm) {
         std::vector<float> got = gpu.read(dout);
         ASSERT_TRUE(all_finite(got));
         EXPECT_LT(normalized_error(got, want), tolerance(dt)) << "rms_norm";
+        // An undefined weight is a unit one (a norm folded into the product after it).
+        auto dunit = gpu.poisoned(dt, {T, H});
+        gpu.backend().rms_norm(dx.tensor, Tensor{}, 1e-6f, dunit.tensor);
+        cpu->rms_norm(host_tensor(x, {T, H}), Tensor{}, 1e-6f, host_tensor(want, {T, H}));
+        got = gpu.read(dunit);
+        ASSERT_TRUE(all_finite(got));
+        EXPECT_LT(normalized_error(got, want), tolerance(dt)) << "rms_norm, unit weight";
       }
     }
   }
