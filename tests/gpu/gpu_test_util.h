@@ -1,7 +1,7 @@
 #pragma once
 // Helpers of the CUDA-vs-CPU op tests: device arrays filled from host floats in any activation
 // dtype, read back as floats, poisoned (NaN) before each run, and the normalized error
-// ||got - want|| / ||want||.
+// ||got - want|| / ||want||; `using namespace gpu_test` also brings the random-case helpers.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "common/backend_op_cases.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/error.h"
 #include "core/half.h"
@@ -19,6 +20,11 @@
   if (!::nanovllm::cuda_device_present()) GTEST_SKIP() << "no CUDA device"
 
 namespace nanovllm::gpu_test {
+
+// The random-case helpers every GPU test uses (common/backend_op_cases.h).
+using testing::host_tensor;
+using testing::random_floats;
+using testing::Rng;
 
 // Rounds x to what dtype can hold (so the CPU reference sees exactly the GPU's inputs).
 inline float round_to(DType t, float x) {

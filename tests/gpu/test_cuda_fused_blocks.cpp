@@ -12,9 +12,6 @@ namespace nanovllm {
 namespace {
 
 using namespace gpu_test;
-using testing::Rng;
-using testing::host_tensor;
-using testing::random_floats;
 
 constexpr float kEps = 1e-6f;
 

@@ -8,8 +8,6 @@ namespace nanovllm {
 namespace {
 
 using namespace gpu_test;
-using testing::Rng;
-using testing::random_floats;
 
 TEST(CudaGraph, ReplayEqualsEager) {
   NANOVLLM_SKIP_WITHOUT_GPU();

@@ -10,9 +10,6 @@ namespace nanovllm {
 namespace {
 
 using namespace gpu_test;
-using testing::Rng;
-using testing::host_tensor;
-using testing::random_floats;
 
 constexpr KvDType kKvDtypes[] = {KvDType::F32, KvDType::F16, KvDType::BF16,
                                  KvDType::INT8, KvDType::FP8_E4M3, KvDType::INT4};

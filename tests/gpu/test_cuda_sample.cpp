@@ -8,9 +8,6 @@ namespace nanovllm {
 namespace {
 
 using namespace gpu_test;
-using testing::Rng;
-using testing::host_tensor;
-using testing::random_floats;
 
 std::vector<SamplingRow> sampling_rows(int64_t S, uint64_t seed0) {
   const SamplingRow kinds[] = {

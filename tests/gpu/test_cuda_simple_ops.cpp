@@ -9,9 +9,6 @@ namespace nanovllm {
 namespace {
 
 using namespace gpu_test;
-using testing::Rng;
-using testing::host_tensor;
-using testing::random_floats;
 
 TEST(CudaSimpleOps, EmbeddingAndGatherRows) {
   NANOVLLM_SKIP_WITHOUT_GPU();
