@@ -1,5 +1,7 @@
 // Host side of decode attention (kernels: decode_attention.cuh, one translation unit per
 // activation type: decode_attention_{f32,f16,bf16}.cu).
+#include <cstdint>
+
 #include "backend/cuda/decode_attention.cuh"
 
 namespace nanovllm::cuda {
@@ -89,6 +91,11 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
   if (meta.num_seqs == 0) return;
   NANOVLLM_CHECK(meta.num_seqs <= 65535, "paged_attention (decode): ", meta.num_seqs,
                  " sequences exceed the grid's 65535");
+  // The tensor-core INT8 loop indexes slots and scales in 32 bits.
+  NANOVLLM_CHECK(int64_t(kv.num_blocks) * kv.block_size * kv.num_kv_heads <= INT32_MAX,
+                 "paged_attention (decode): a cache of ", kv.num_blocks, " blocks x ",
+                 kv.block_size, " slots x ", kv.num_kv_heads,
+                 " KV heads exceeds 2^31 - 1 (slot, head) pairs");
   const int D = kv.head_dim;
   const int Hq = int(q.dim(1) / D);
   const int G = Hq / kv.num_kv_heads;

@@ -68,12 +68,31 @@ __device__ __forceinline__ void mma_f16(float (&c)[4], uint32_t a0, uint32_t a1,
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// The word 0x64806480, opaque to the compiler (see int8_pair_biased_half2); `zero` is any
+// runtime value that is 0.
+__device__ __forceinline__ uint32_t biased_half2_word(uint32_t zero) { return 0x64806480u | zero; }
+
 // Byte b of x and byte b of y (INT8 values v) as the FP16 pair (1152 + v_x, 1152 + v_y): one
 // byte permute to [x.b, -, y.b, -] and one LOP3 that clears the high bytes, sets them to 0x64 and
-// flips the sign bit of the low ones (0x64xx is 1024 + xx, xx = v ^ 0x80 = v + 128).
-__device__ __forceinline__ uint32_t int8_pair_biased_half2(uint32_t x, uint32_t y, int b) {
+// flips the sign bit of the low ones (0x64xx is 1024 + xx, xx = v ^ 0x80 = v + 128). bias is
+// biased_half2_word(): (p & 0x00ff00ff) ^ bias is one LOP3 only with one of its two constants in
+// a register; with both as immediates the compiler splits it into two (+32 instructions a warp
+// iteration at head_dim 128), so bias reaches it as a runtime value.
+__device__ __forceinline__ uint32_t int8_pair_biased_half2(uint32_t x, uint32_t y, int b,
+                                                           uint32_t bias) {
   const uint32_t picked = __byte_perm(x, y, uint32_t(b | ((4 + b) << 8)));
-  return (picked & 0x00ff00ffu) ^ 0x64806480u;
+  uint32_t out;
+  asm("lop3.b32 %0, %1, %2, %3, 0x6a;" : "=r"(out) : "r"(picked), "n"(0x00ff00ff), "r"(bias));
+  return out;  // 0x6a: (a & b) ^ c
+}
+
+// 2^x by the SFU alone (ex2.approx.ftz): exp2f adds a range test and two predicated multiplies
+// per call to keep results below 2^-126 as denormals, which P (in FP16) and the rescale factor
+// cannot use anyway; -inf gives 0.
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
@@ -153,16 +172,22 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int64_t stride = int64_t(hkv) * D;  // bytes per slot
   const int bs = kv.block_size;
   const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's V tokens
-  // Loop-invariant offsets of this lane's rows from a block's first slot: K rows of tokens g,
-  // g + 8, V rows of the vtok tokens (bytes), scales of tokens g, g + 8 (floats).
-  // (32-bit: 16 slots of a few KB; one register each under the 128-register budget)
-  const int32_t k_off[2] = {int32_t(g * stride), int32_t((g + 8) * stride)};
-  const int32_t v_off[4] = {int32_t(vtok[0] * stride), int32_t(vtok[1] * stride),
-                            int32_t(vtok[2] * stride), int32_t(vtok[3] * stride)};
-  const int s_off[2] = {g * hkv, (g + 8) * hkv};
+  // Loop-invariant offsets of this lane's data from the first slot of a warp iteration's 16
+  // tokens, head and lane parts included: K bytes of tokens g, g + 8, V bytes of the vtok
+  // tokens, scale elements of tokens g, g + 8. Unsigned 32-bit (16 slots of a few KB), so an
+  // address is one 64-bit row pointer plus a zero-extended register, with the cache bases kept
+  // in uniform registers; one register each under the 128-register budget.
+  const uint32_t k_lane = uint32_t(kv_head * D + c * (D / 4)), v_lane = uint32_t(kv_head * D + g * VB);
+  const uint32_t k_off[2] = {k_lane + uint32_t(g * stride), k_lane + uint32_t((g + 8) * stride)};
+  const uint32_t v_off[4] = {v_lane + uint32_t(vtok[0] * stride), v_lane + uint32_t(vtok[1] * stride),
+                             v_lane + uint32_t(vtok[2] * stride), v_lane + uint32_t(vtok[3] * stride)};
+  const uint32_t s_off[2] = {uint32_t(g * hkv + kv_head), uint32_t((g + 8) * hkv + kv_head)};
+  const char* const kcache = static_cast<const char*>(kv.k);
+  const char* const vcache = static_cast<const char*>(kv.v);
   // P^T of head g for tokens 2c, 2c + 8 lives in lane 4 (2c) + g / 2, for 2c + 1, 2c + 9 in the
   // next row's lane; which of that lane's two heads: g & 1.
   const int p_src0 = 4 * (2 * c) + g / 2, p_src1 = p_src0 + 4;
+  const uint32_t v_bias = biased_half2_word(uint32_t(G) >> 31);  // G > 0: the shift gives 0
 
   float acc[MT][4];  // O^T [dims g D/8 + 2t, +1][heads 2c, 2c + 1], x 2^e, biased by 1152 sum(P)
   float bias[4] = {0.f, 0.f, 0.f, 0.f};  // sum(P) of heads 2c, 2c + 1 (c0/c2, c1/c3)
@@ -182,20 +207,24 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     float ks[2], vs[2];          // scales of tokens g, g + 8
     bool valid[2];
     if constexpr (FULL) {
-      // slot of token t0 + i is base + i
+      // slot of token t0 + i is slot0 + i (32-bit: a layer's cache has < 2^31 slots and
+      // < 2^31 scales)
       const uint32_t blk = a.block_size.quotient(uint32_t(t0));
-      const int64_t base = int64_t(block_id) * bs + a.block_size.remainder(uint32_t(t0), blk);
-      const int64_t row = base * stride;
-      const int64_t sp = base * hkv + kv_head;
+      const uint32_t slot0 =
+          uint32_t(block_id) * uint32_t(bs) + a.block_size.remainder(uint32_t(t0), blk);
+      const uint64_t row = uint64_t(slot0) * uint32_t(stride);  // one 32 x 32 -> 64 multiply
+      const char* const krow = kcache + row;
+      const char* const vrow = vcache + row;
+      const uint32_t sp = slot0 * uint32_t(hkv);
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        load_words<KW>(kbase + row + k_off[i], kw[i]);
-        ks[i] = __ldcs(kv.k_scale + sp + s_off[i]);
-        vs[i] = __ldcs(kv.v_scale + sp + s_off[i]);
+        load_words<KW>(krow + k_off[i], kw[i]);
+        ks[i] = __ldcs(kv.k_scale + (sp + s_off[i]));
+        vs[i] = __ldcs(kv.v_scale + (sp + s_off[i]));
         valid[i] = true;
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vbase + row + v_off[i], vw[i]);
+      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vrow + v_off[i], vw[i]);
     } else {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -252,7 +281,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 8));
       mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 16));
       if (mx > m2[e]) {
-        const float factor = exp2f(m2[e] - mx);
+        const float factor = exp2_ftz(m2[e] - mx);
         m2[e] = mx;
         lsum[e] *= factor;
         bias[e] *= factor;
@@ -265,7 +294,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       }
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        p[i][e] = exp2f(x[i][e] - m2[e]);  // 0 for an invalid token
+        p[i][e] = exp2_ftz(x[i][e] - m2[e]);  // 0 for an invalid token
         lsum[e] += p[i][e];
       }
     }
@@ -285,10 +314,10 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 #pragma unroll
     for (int t = 0; t < MT; ++t) {
       const int w = (2 * t) / 4, b = (2 * t) % 4;
-      mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b),
-              int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1),
-              int8_pair_biased_half2(vw[2][w], vw[3][w], b),
-              int8_pair_biased_half2(vw[2][w], vw[3][w], b + 1), pb0, pb1);
+      mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b, v_bias),
+              int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1, v_bias),
+              int8_pair_biased_half2(vw[2][w], vw[3][w], b, v_bias),
+              int8_pair_biased_half2(vw[2][w], vw[3][w], b + 1, v_bias), pb0, pb1);
     }
   };
 
