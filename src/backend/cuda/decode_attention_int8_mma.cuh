@@ -146,23 +146,40 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int g = lane >> 2, c = lane & 3;
   const int G = a.group;
 
-  // ---- q of head g, dims [c D/4, (c+1) D/4), x softmax scale, in two int8 levels ----
-  uint32_t qhi[KW], qlo[KW];
+  // ---- q x softmax scale in two int8 levels, dims [c D/4, (c+1) D/4) ----
+  // kPacked (G <= 4): the B columns (lane g) are head g & 3's high level for g < 4 and its low
+  // level for g >= 4, so one mma chain gives both levels (S^T columns 2c, 2c + 1 of lanes c < 2
+  // hold the high level of heads 2c, 2c + 1, lanes c + 2 their low level). Otherwise lane g holds
+  // head g's two levels and each k-step is two mma.
+  constexpr bool kPacked = MAXG <= 4;
+  const int qh = kPacked ? (g & 3) : g;  // the head of this lane's q
+  uint32_t qhi[KW], qlo[kPacked ? 1 : KW];
   float qscale_e[2];  // score = qscale x (254 hi.k + lo.k) x k_scale, for heads 2c, 2c + 1
   {
     float qf[D / 4];
     float amax = 0.f;
 #pragma unroll
     for (int i = 0; i < D / 4; ++i) {
-      qf[i] = g < G ? to_f(q[(q_row + g) * D + c * (D / 4) + i]) * a.scale : 0.f;
+      qf[i] = qh < G ? to_f(q[(q_row + qh) * D + c * (D / 4) + i]) * a.scale : 0.f;
       amax = fmaxf(amax, fabsf(qf[i]));
     }
     amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
     amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
+    uint32_t hi[KW], lo[KW];
     // scores in log2 units
-    const float qscale = split_query_int8<D / 4>(qf, amax, qhi, qlo) * 1.4426950408889634f;
-    qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * c));
-    qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * c + 1));
+    const float qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * 1.4426950408889634f;
+#pragma unroll
+    for (int w = 0; w < KW; ++w) {
+      if constexpr (kPacked) {
+        qhi[w] = g < 4 ? hi[w] : lo[w];
+      } else {
+        qhi[w] = hi[w];
+        qlo[w] = lo[w];
+      }
+    }
+    const int ch = kPacked ? (c & 1) : c;  // lanes c and c + 2 share heads when packed
+    qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * ch));
+    qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * ch + 1));
   }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
@@ -258,11 +275,26 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     }
 
     // ---- S^T = K q^T: tokens g, g + 8 (rows) x heads 2c, 2c + 1, both q levels ----
-    int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
+    int score[4];  // 254 hi + lo of [token g, g + 8][head 2c, 2c + 1]
+    if constexpr (kPacked) {
+      int s[4] = {0, 0, 0, 0};
 #pragma unroll
-    for (int j = 0; j < D / 32; ++j) {
-      mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
-      mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
+      for (int j = 0; j < D / 32; ++j)
+        mma_s8(s, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int other = __shfl_xor_sync(kAll, s[k], 2);  // the other level, lane c ^ 2
+        score[k] = c < 2 ? s[k] * 254 + other : other * 254 + s[k];
+      }
+    } else {
+      int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
+#pragma unroll
+      for (int j = 0; j < D / 32; ++j) {
+        mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+        mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
+      }
+#pragma unroll
+      for (int k = 0; k < 4; ++k) score[k] = shi[k] * 254 + slo[k];
     }
 
     // ---- online softmax of heads 2c, 2c + 1 over the 16 tokens (8 lanes share each) ----
@@ -271,8 +303,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     for (int i = 0; i < 2; ++i)
 #pragma unroll
       for (int e = 0; e < 2; ++e)
-        x[i][e] = valid[i] ? float(shi[2 * i + e] * 254 + slo[2 * i + e]) * (qscale_e[e] * ks[i])
-                           : -INFINITY;
+        x[i][e] = valid[i] ? float(score[2 * i + e]) * (qscale_e[e] * ks[i]) : -INFINITY;
     float p[2][2];
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
