@@ -304,16 +304,20 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 #pragma unroll
       for (int e = 0; e < 2; ++e)
         x[i][e] = valid[i] ? float(score[2 * i + e]) * (qscale_e[e] * ks[i]) : -INFINITY;
-    float p[2][2];
+    float mx[2];
 #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      float mx = fmaxf(x[0][e], x[1][e]);
-      mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 4));
-      mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 8));
-      mx = fmaxf(mx, __shfl_xor_sync(kAll, mx, 16));
-      if (mx > m2[e]) {
-        const float factor = exp2_ftz(m2[e] - mx);
-        m2[e] = mx;
+    for (int e = 0; e < 2; ++e) mx[e] = fmaxf(x[0][e], x[1][e]);
+#pragma unroll
+    for (int o = 4; o < 32; o *= 2)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) mx[e] = fmaxf(mx[e], __shfl_xor_sync(kAll, mx[e], o));
+    // One branch for both heads (a head whose max did not grow is rescaled by exactly 1).
+    if (mx[0] > m2[0] || mx[1] > m2[1]) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float m_new = fmaxf(m2[e], mx[e]);
+        const float factor = exp2_ftz(m2[e] - m_new);
+        m2[e] = m_new;
         lsum[e] *= factor;
         bias[e] *= factor;
         bias[e + 2] *= factor;
@@ -323,15 +327,19 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
           acc[t][e + 2] *= factor;
         }
       }
+    }
+    float p[2][2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         p[i][e] = exp2_ftz(x[i][e] - m2[e]);  // 0 for an invalid token
         lsum[e] += p[i][e];
       }
-    }
     // P^T as the B fragment: lane (g, c) needs head g at tokens 2c, 2c+1 (b0), 2c+8, 2c+9 (b1).
-    const uint32_t own0 = pack_half2(p[0][0] * vs[0] * vmul, p[1][0] * vs[1] * vmul);  // head 2c
-    const uint32_t own1 = pack_half2(p[0][1] * vs[0] * vmul, p[1][1] * vs[1] * vmul);  // 2c + 1
+    const float w0 = vs[0] * vmul, w1 = vs[1] * vmul;  // tokens g, g + 8
+    const uint32_t own0 = pack_half2(p[0][0] * w0, p[1][0] * w1);  // head 2c
+    const uint32_t own1 = pack_half2(p[0][1] * w0, p[1][1] * w1);  // 2c + 1
     const uint32_t from0_h0 = __shfl_sync(kAll, own0, p_src0), from0_h1 = __shfl_sync(kAll, own1, p_src0);
     const uint32_t from1_h0 = __shfl_sync(kAll, own0, p_src1), from1_h1 = __shfl_sync(kAll, own1, p_src1);
     const uint32_t t_even = g < G ? ((g & 1) ? from0_h1 : from0_h0) : 0u;  // tokens 2c, 2c + 8
