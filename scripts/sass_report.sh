@@ -2,19 +2,16 @@
 # Here, without a GPU: compiles one CUDA source of the backend for sm_90a, prints each kernel's
 # registers and spills (ptxas -v) and, for kernels whose mangled name matches PATTERN, the
 # instruction counts of their loops (tools/sass_loops.py). cuobjdump is not in the CUDA toolkit
-# this machine has; it comes from PyPI's nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm wheels
-# (developer tools, never product dependencies), unpacked once into ~/.cache/nanovllm/sass-tools.
+# this machine has; `NANOVLLM_SASS_TOOLS=1 NANOVLLM_SKIP_BUILD=1 scripts/install.sh` unpacks them
+# (pinned there) into ~/.cache/nanovllm/sass-tools.
 #   scripts/sass_report.sh src/backend/cuda/decode_attention_bf16.cu 'int8_mma_kernelI13__nv_bfloat16Li128ELi2E'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$1; PATTERN=${2:-.}
 TOOLS=${HOME}/.cache/nanovllm/sass-tools
 if [ ! -x "$TOOLS/nvidia/cu13/bin/cuobjdump" ]; then
-  mkdir -p "$TOOLS"
-  python3 -m pip download --no-deps -q -d "$TOOLS" nvidia-cuda-cuobjdump==13.5.37 \
-    nvidia-cuda-nvdisasm==13.5.37
-  for w in "$TOOLS"/*.whl; do python3 -m zipfile -e "$w" "$TOOLS"; done
-  chmod +x "$TOOLS"/nvidia/cu13/bin/*
+  echo "sass_report.sh: no cuobjdump in $TOOLS; run NANOVLLM_SASS_TOOLS=1 NANOVLLM_SKIP_BUILD=1 scripts/install.sh" >&2
+  exit 2
 fi
 export PATH=$TOOLS/nvidia/cu13/bin:$PATH  # cuobjdump runs nvdisasm
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
