@@ -9,7 +9,8 @@
 // most 8, are the mma's N side):
 // - S^T = K q^T with mma.sync m16n8k32 s8 x s8 -> s32: the stored K bytes are the A operand as
 //   loaded (no conversion), q the B operand in the same two int8 levels as the dp4a loop
-//   (q x scale ~= qscale x (254 hi + lo)), so the integer scores are exactly that loop's.
+//   (q x scale ~= qscale x (254 hi + lo)), so the integer scores are exactly that loop's; for
+//   G <= 4 both levels ride in one mma (high levels in columns 0-3, low in 4-7).
 // - O^T += V^T P^T with mma.sync m16n8k16 f16 x f16 -> f32: a V byte v becomes the FP16 1152 + v
 //   with one byte permute and one LOP3 per pair (0x64xx is 1024 + xx, xx = v ^ 0x80); the
 //   1152 x sum(P) this adds is accumulated by one more mma (ones x P^T) and subtracted at the
