@@ -23,13 +23,23 @@ NANOVLLM_HD float uniform_from_counter(uint64_t seed, uint64_t step) {
   return float(draw_key(seed, step) >> 40) * (1.0f / 16777216.0f);
 }
 
-// Gumbel noise of token `index` in the draw `key`: -log(-log(u)), u uniform in (0, 1) (24 bits,
-// centred, so never 0 or 1). argmax(logit / T + gumbel) samples softmax(logit / T) exactly; the
-// float operations are the same on host and device (logf, not __logf) so both pick one token.
-NANOVLLM_HD float gumbel_from_key(uint64_t key, uint64_t index) {
-  const float u = (float(splitmix64(key + index) >> 40) + 0.5f) * (1.0f / 16777216.0f);
+// Gumbel noise of token `index` in the draw `key`: -log(-log(u)), u uniform in (0, 1) from 23
+// random bits, centred: (b + 0.5) / 2^23 is exact in float, from 2^-24 to 1 - 2^-24, so the noise
+// is finite, between -2.81 and 16.64 (24 bits would round the top u to 1 and give +inf: a random
+// token winning ~1% of 150k-entry races). argmax(logit / T + gumbel) samples softmax(logit / T);
+// the float operations are the same on host and device (logf, not __logf) so both pick one token.
+NANOVLLM_HD float gumbel_from_bits(uint32_t bits23) {
+  const float u = (float(bits23) + 0.5f) * (1.0f / 8388608.0f);
   return -logf(-logf(u));
 }
+NANOVLLM_HD float gumbel_from_key(uint64_t key, uint64_t index) {
+  return gumbel_from_bits(uint32_t(splitmix64(key + index) >> 41));
+}
+
+// Above every gumbel_from_key value (the largest, at bits 2^23 - 1, is ~16.64). A race entry with
+// fma(logit, 1 / T, kGumbelUpperBound) below the best key so far cannot win (fma is monotone in its
+// addend), so the race may skip its Gumbel noise without changing the token drawn.
+inline constexpr float kGumbelUpperBound = 17.f;
 
 // Whether a sampling row draws by the Gumbel race (temperature alone: no top-k cut below the
 // vocabulary, no top-p) rather than by the sorted inverse CDF; CPU and GPU decide alike.

@@ -59,6 +59,7 @@ int32_t gumbel_race(const float* logits, int64_t V, const SamplingRow& row) {
   int64_t best = 0;
   float best_key = -INFINITY;
   for (int64_t i = 0; i < V; ++i) {
+    if (std::fma(logits[i], inv_t, kGumbelUpperBound) < best_key) continue;  // cannot win
     const float k = std::fma(logits[i], inv_t, gumbel_from_key(key, uint64_t(i)));
     if (k > best_key) {
       best_key = k;

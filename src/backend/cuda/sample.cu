@@ -259,8 +259,14 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restric
   // (order key, ~index) in one pass.
   const float inv_t = 1.f / row.temperature;
   unsigned long long best = 0;
+  float best_race_key = -INFINITY;  // this thread's; entries that cannot beat it skip their noise
   for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    const float k = race ? fmaf(x[i], inv_t, gumbel_from_key(row.key, uint64_t(i))) : x[i];
+    float k = x[i];
+    if (race) {
+      if (fmaf(k, inv_t, kGumbelUpperBound) < best_race_key) continue;
+      k = fmaf(k, inv_t, gumbel_from_key(row.key, uint64_t(i)));
+      best_race_key = fmaxf(best_race_key, k);
+    }
     best = max(best, (static_cast<unsigned long long>(order_bits(k)) << 32) | uint32_t(~uint32_t(i)));
   }
   best = block_max_u64(best, s);

@@ -31,7 +31,7 @@ int32_t reference_race(const std::vector<float>& logits, const SamplingRow& row)
   int32_t best = 0;
   double best_key = -INFINITY;
   for (size_t i = 0; i < logits.size(); ++i) {
-    const double u = (double(splitmix64(key + i) >> 40) + 0.5) / 16777216.0;
+    const double u = (double(splitmix64(key + i) >> 41) + 0.5) / 8388608.0;
     const double k = double(logits[i]) / row.temperature - std::log(-std::log(u));
     if (k > best_key) {
       best_key = k;
@@ -139,6 +139,47 @@ TEST(Sample, DeterministicPerSeedAndStepWhateverTheBatch) {
   std::vector<float> one(logits.begin(), logits.begin() + V);
   for (uint64_t step = 0; step < 50; ++step) seen.insert(sample_one(one, SamplingRow{1.f, -1, 1.f, 3, step}));
   EXPECT_GT(seen.size(), 5u);
+}
+
+// The race in float without skipping any entry's noise: what the skip must not change.
+int32_t race_without_skipping(const std::vector<float>& logits, const SamplingRow& row) {
+  const uint64_t key = draw_key(row.seed, row.step);
+  const float inv_t = 1.f / row.temperature;
+  int32_t best = 0;
+  float best_key = -INFINITY;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const float k = std::fma(logits[i], inv_t, gumbel_from_key(key, uint64_t(i)));
+    if (k > best_key) {
+      best_key = k;
+      best = int32_t(i);
+    }
+  }
+  return best;
+}
+
+TEST(Sample, GumbelNoiseIsFiniteAndUnderItsBound) {
+  const uint32_t top = (1u << 23) - 1;
+  EXPECT_TRUE(std::isfinite(gumbel_from_bits(0)));
+  EXPECT_NEAR(gumbel_from_bits(0), -2.81, 0.01);
+  EXPECT_TRUE(std::isfinite(gumbel_from_bits(top)));
+  EXPECT_NEAR(gumbel_from_bits(top), 16.64, 0.01);
+  EXPECT_LT(gumbel_from_bits(top), kGumbelUpperBound);
+  for (uint32_t b = top - 4096; b < top; ++b)
+    ASSERT_LT(gumbel_from_bits(b), gumbel_from_bits(b + 1)) << b;  // distinct u up to the top
+}
+
+TEST(Sample, RaceSkipsOnlyEntriesThatCannotWin) {
+  Rng rng(8);
+  for (float spread : {1.f, 10.f, 60.f})
+    for (float temperature : {0.3f, 1.f}) {
+      std::vector<float> logits = testing::random_floats(4000, rng, -spread, spread);
+      logits[17] = -INFINITY;
+      for (uint64_t step = 0; step < 60; ++step) {
+        const SamplingRow row{temperature, -1, 1.f, 5, step};
+        ASSERT_EQ(sample_one(logits, row), race_without_skipping(logits, row))
+            << "spread " << spread << " T " << temperature << " step " << step;
+      }
+    }
 }
 
 // Pearson chi-square of counts against probabilities (over tokens with p > 0).
