@@ -7,32 +7,19 @@
 // after RoPE by core/kv_rotation.h's R: a Walsh-Hadamard butterfly over the warp's shared row, the
 // CPU's stages in the CPU's order (bit-identical floats for the same input; the norm and RoPE
 // before it are not bit-identical to the CPU's: float warp sum, FMA-contracted products).
+// head_dim 64 and 128 (every model here but stories260K) take the register kernel of
+// qkv_rope_store_regs.cuh; this one, through shared memory, takes the others.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/kv_codec.cuh"
+#include "backend/cuda/qkv_rope_store_common.cuh"
+#include "backend/cuda/qkv_rope_store_regs.cuh"
 #include "core/kv_rotation.h"
 
 namespace nanovllm::cuda {
 namespace {
-
-constexpr int kMaxHeadDim = 256;
-constexpr int kWarps = 4;
-
-struct QkvArgs {
-  int32_t num_tokens, Hq, Hkv, D;
-  const float* q_norm;  // [D] float, or null
-  const float* k_norm;
-  const float* inv_freq;  // [D/2] or null
-  float eps;
-  const int32_t* positions;  // [T]
-  const int64_t* slots;      // [T]
-  bool rotate_qk;            // D a power of two (checked by CudaBackend)
-  const void* rms_x;         // [T, rms_width] of the activation type: pending RMSNorm rows, or null
-  int64_t rms_width;
-  float rms_eps;
-};
 
 // buf[D] = R buf[D] (core/kv_rotation.h) by the 32 lanes of one warp. Stage h pairs (i, i + h)
 // with bit h of i clear; lane p of the D/2 pairs takes i = p with a zero bit inserted at h.
@@ -53,28 +40,22 @@ __device__ __forceinline__ void rotate_head(float* buf, int D, int lane) {
   __syncwarp();
 }
 
-template <class W>
-__device__ __forceinline__ float weight_at(const W* w, int i) {
-  if constexpr (std::is_same_v<W, float>) return w[i];
-  else return to_f(w[i]);
-}
-
-// grid (T, ceil((Hq + 2 Hkv) / kWarps)), block kWarps * 32: one warp per (token, head).
+// grid (T, ceil((Hq + 2 Hkv) / kWarps)), block kWarps * 32: one warp per (token, head); the
+// token's RoPE angles are computed once per CTA, in double as the CPU does, and shared by its
+// warps (each head computing its own took two dependent double-precision sincos a lane).
 // qkv [T, (Hq + 2 Hkv) D] of T_; q_out [T, Hq D]; norm weights [D] of W.
 template <class T_, class W, KvDType KV>
 __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, const W* q_norm,
                                       const W* k_norm, PagedKvLayer kv, T_* __restrict__ q_out) {
   start_after_previous_kernel();
   __shared__ float head_buf[kWarps][kMaxHeadDim];
+  __shared__ float2 rope_cs[kMaxHeadDim / 2];  // (cos, sin) of the token's angle i
   __shared__ float scratch[32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t t = blockIdx.x;
-  // Before any thread returns: the whole block reduces the row.
-  const float r = a.rms_x ? block_row_rms_factor(static_cast<const T_*>(a.rms_x) + t * a.rms_width,
-                                                 a.rms_width, a.rms_eps, scratch)
-                          : 1.f;
-  const int h = blockIdx.y * kWarps + warp;
   const int D = a.D;
+  const float r = token_prologue<T_>(a, t, D, rope_cs, scratch);
+  const int h = blockIdx.y * kWarps + warp;
   if (h >= a.Hq + 2 * a.Hkv) return;
   const bool is_q = h < a.Hq, is_k = !is_q && h < a.Hq + a.Hkv;
   const int64_t slot = a.slots[t];
@@ -97,11 +78,8 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
   __syncwarp();
   if ((is_q || is_k) && a.inv_freq) {
     const int half = D / 2;
-    const double pos = double(a.positions[t]);
     for (int i = lane; i < half; i += 32) {
-      double s, c;
-      sincos(pos * double(a.inv_freq[i]), &s, &c);
-      const float cs = float(c), sn = float(s);
+      const float cs = rope_cs[i].x, sn = rope_cs[i].y;
       const float x1 = buf[i], x2 = buf[i + half];
       buf[i] = x1 * cs - x2 * sn;
       buf[i + half] = x2 * cs + x1 * sn;
@@ -168,8 +146,13 @@ void launch_qkv_rope_store(const Tensor& qkv, const QkvSpec& spec, const Tensor&
       const W* kn = spec.k_norm.defined() ? spec.k_norm.ptr<const W>() : nullptr;
       dispatch_kv(kv.dtype, [&](auto kvtag) {
         constexpr KvDType KV = decltype(kvtag)::value;
-        launch_kernel(qkv_rope_store_kernel<T_, W, KV>, grid, kWarps * 32, 0, stream,
-                      qkv.ptr<const T_>(), a, qn, kn, kv, q_out.ptr<T_>());
+        auto launch = [&](auto kernel) {
+          launch_kernel(kernel, grid, kWarps * 32, 0, stream, qkv.ptr<const T_>(), a, qn, kn, kv,
+                        q_out.ptr<T_>());
+        };
+        if (spec.head_dim == 128) launch(qkv_rope_store_regs_kernel<T_, W, KV, 128>);
+        else if (spec.head_dim == 64) launch(qkv_rope_store_regs_kernel<T_, W, KV, 64>);
+        else launch(qkv_rope_store_kernel<T_, W, KV>);
       });
     };
     if (wdt == DType::F32) with_w(float{});
