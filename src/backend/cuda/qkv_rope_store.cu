@@ -55,11 +55,10 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
   const int64_t t = blockIdx.x;
   const int D = a.D;
   const float r = token_prologue<T_>(a, t, D, rope_cs, scratch);
-  const int h = blockIdx.y * kWarps + warp;
-  if (h >= a.Hq + 2 * a.Hkv) return;
-  const bool is_q = h < a.Hq, is_k = !is_q && h < a.Hq + a.Hkv;
-  const int64_t slot = a.slots[t];
-  if (!is_q && slot < 0) return;
+  const WarpHead w = warp_head(a, t);
+  if (w.idle) return;
+  const int h = w.h;
+  const bool is_q = w.is_q, is_k = w.is_k;
   float* buf = head_buf[warp];
   const T_* src = qkv + t * int64_t(a.Hq + 2 * a.Hkv) * D + int64_t(h) * D;
 
@@ -92,8 +91,8 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
     for (int d = lane; d < D; d += 32) dst[d] = from_f<T_>(buf[d]);
     return;
   }
-  const int kv_head = is_k ? h - a.Hq : h - a.Hq - a.Hkv;
-  char* dst = static_cast<char*>(is_k ? kv.k : kv.v) + (slot * a.Hkv + kv_head) * kv_head_bytes(KV, D);
+  const int64_t head = w.slot * a.Hkv + w.kv_head;
+  char* dst = static_cast<char*>(is_k ? kv.k : kv.v) + head * kv_head_bytes(KV, D);
   if constexpr (!kv_is_quantized(KV)) {
     for (int d = lane; d < D; d += 32) {
       if constexpr (KV == KvDType::F32) reinterpret_cast<float*>(dst)[d] = buf[d];
@@ -117,7 +116,7 @@ __global__ void qkv_rope_store_kernel(const T_* __restrict__ qkv, QkvArgs a, con
         reinterpret_cast<uint8_t*>(dst)[b] = int4_pack(lo, hi);
       }
     }
-    if (lane == 0) (is_k ? kv.k_scale : kv.v_scale)[slot * a.Hkv + kv_head] = scale;
+    if (lane == 0) (is_k ? kv.k_scale : kv.v_scale)[head] = scale;
   }
 }
 

@@ -31,6 +31,24 @@ __device__ __forceinline__ float weight_at(const W* w, int i) {
   else return to_f(w[i]);
 }
 
+// The head a warp works on, blockIdx.y * kWarps + warp, of token t; `idle` past the last head
+// and for the K/V heads of a padding token (slot -1), whose warps have nothing to do.
+struct WarpHead {
+  int h, kv_head;  // kv_head: h's index among the K (or V) heads
+  bool is_q, is_k, idle;
+  int64_t slot;
+};
+__device__ __forceinline__ WarpHead warp_head(const QkvArgs& a, int64_t t) {
+  WarpHead w;
+  w.h = int(blockIdx.y) * kWarps + int(threadIdx.x >> 5);
+  w.is_q = w.h < a.Hq;
+  w.is_k = !w.is_q && w.h < a.Hq + a.Hkv;
+  w.kv_head = w.is_k ? w.h - a.Hq : w.h - a.Hq - a.Hkv;
+  w.slot = a.slots[t];
+  w.idle = w.h >= a.Hq + 2 * a.Hkv || (!w.is_q && w.slot < 0);
+  return w;
+}
+
 // The whole CTA's part before any thread may return: the pending RMSNorm factor of token t's row
 // (1 without one) and, when the CTA has a q or k head and the model has RoPE, the token's
 // (cos, sin) pairs into rope_cs[D / 2], computed in double as the CPU does and rounded to float.

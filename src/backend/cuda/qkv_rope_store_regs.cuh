@@ -100,14 +100,13 @@ __global__ void qkv_rope_store_regs_kernel(const T_* __restrict__ qkv, QkvArgs a
   start_after_previous_kernel();
   __shared__ float2 rope_cs[D / 2];  // (cos, sin) of the token's angle i
   __shared__ float scratch[32];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int lane = threadIdx.x & 31;
   const int64_t t = blockIdx.x;
   const float r = token_prologue<T_>(a, t, D, rope_cs, scratch);
-  const int h = blockIdx.y * kWarps + warp;
-  if (h >= a.Hq + 2 * a.Hkv) return;
-  const bool is_q = h < a.Hq, is_k = !is_q && h < a.Hq + a.Hkv;
-  const int64_t slot = a.slots[t];
-  if (!is_q && slot < 0) return;
+  const WarpHead w = warp_head(a, t);
+  if (w.idle) return;
+  const int h = w.h;
+  const bool is_q = w.is_q, is_k = w.is_k;
 
   const Vec<T_, E> in = load_vec<T_, E>(qkv + (t * int64_t(a.Hq + 2 * a.Hkv) + h) * D + lane * E);
   float x[E];
@@ -141,8 +140,7 @@ __global__ void qkv_rope_store_regs_kernel(const T_* __restrict__ qkv, QkvArgs a
     store_vec<T_, E>(q_out + (t * a.Hq + h) * int64_t(D) + lane * E, o);
     return;
   }
-  const int kv_head = is_k ? h - a.Hq : h - a.Hq - a.Hkv;
-  const int64_t head = slot * a.Hkv + kv_head;
+  const int64_t head = w.slot * a.Hkv + w.kv_head;
   char* dst = static_cast<char*>(is_k ? kv.k : kv.v) + head * kv_head_bytes(KV, D);
   store_head_from_lanes<KV, E>(x, dst, (is_k ? kv.k_scale : kv.v_scale) + head, lane);
 }
