@@ -258,16 +258,32 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restric
   // Argmax of the logits (or of the Gumbel race keys), lowest index among equals: max of
   // (order key, ~index) in one pass.
   const float inv_t = 1.f / row.temperature;
+  auto keyed = [](float k, int i) {
+    return (static_cast<unsigned long long>(order_bits(k)) << 32) | uint32_t(~uint32_t(i));
+  };
   unsigned long long best = 0;
-  float best_race_key = -INFINITY;  // this thread's; entries that cannot beat it skip their noise
-  for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    float k = x[i];
-    if (race) {
-      if (fmaf(k, inv_t, kGumbelUpperBound) < best_race_key) continue;
-      k = fmaf(k, inv_t, gumbel_from_key(row.key, uint64_t(i)));
-      best_race_key = fmaxf(best_race_key, k);
+  if (!race) {
+    for (int i = threadIdx.x; i < V; i += kThreads) best = max(best, keyed(x[i], i));
+  } else {
+    // The loads of kUnroll entries go out before the branches that may skip their noise.
+    constexpr int kUnroll = 4;
+    float best_race_key = -INFINITY;  // this thread's; entries that cannot beat it skip the noise
+    for (int base = threadIdx.x; base < V; base += kUnroll * kThreads) {
+      float l[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int i = base + u * kThreads;
+        l[u] = i < V ? x[i] : -INFINITY;
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int i = base + u * kThreads;
+        if (i >= V || fmaf(l[u], inv_t, kGumbelUpperBound) < best_race_key) continue;
+        const float k = fmaf(l[u], inv_t, gumbel_from_key(row.key, uint64_t(i)));
+        best_race_key = fmaxf(best_race_key, k);
+        best = max(best, keyed(k, i));
+      }
     }
-    best = max(best, (static_cast<unsigned long long>(order_bits(k)) << 32) | uint32_t(~uint32_t(i)));
   }
   best = block_max_u64(best, s);
   const uint32_t max_key = uint32_t(best >> 32);
