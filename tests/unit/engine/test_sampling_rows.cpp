@@ -18,6 +18,13 @@ Sequence make_seq(int64_t id, float temperature, int32_t top_k, float top_p) {
   return Sequence(id, {1, 2, 3}, p);
 }
 
+// The row of a batch of s alone, sampling.
+SamplingRow only_row(Sequence& s) {
+  ScheduledBatch batch;
+  batch.seqs = {{&s, 3, true}};
+  return sampling_rows(batch).at(0);
+}
+
 TEST(SamplingRows, OneRowPerSamplingSequenceInBatchOrder) {
   Sequence a = make_seq(1, 0.7f, 40, 0.9f), b = make_seq(2, 1.f, -1, 1.f), c = make_seq(3, 0.f, -1, 1.f);
   b.append_token(9);
@@ -37,14 +44,10 @@ TEST(SamplingRows, OneRowPerSamplingSequenceInBatchOrder) {
 TEST(SamplingRows, NearZeroTemperatureIsGreedy) {
   for (float t : {1e-45f, 1e-38f, 1e-6f, 9.9e-6f}) {
     Sequence s = make_seq(1, t, -1, 1.f);
-    ScheduledBatch batch;
-    batch.seqs = {{&s, 3, true}};
-    EXPECT_EQ(sampling_rows(batch)[0].temperature, 0.f) << t;
+    EXPECT_EQ(only_row(s).temperature, 0.f) << t;
   }
   Sequence s = make_seq(1, 1e-5f, -1, 1.f);
-  ScheduledBatch batch;
-  batch.seqs = {{&s, 3, true}};
-  EXPECT_EQ(sampling_rows(batch)[0].temperature, 1e-5f);
+  EXPECT_EQ(only_row(s).temperature, 1e-5f);
 }
 
 }  // namespace
