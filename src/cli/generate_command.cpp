@@ -115,7 +115,8 @@ void register_generate_command(CLI::App& app) {
   cmd->add_flag("--no-thinking", args->no_thinking, "with --chat: Qwen3's enable_thinking=False");
   SamplingParams& s = args->sampling;
   GenerateArgs* a = args.get();
-  cmd->add_option("--temperature", s.temperature, "0 is greedy (default: the model's, else 1)")
+  cmd->add_option("--temperature", s.temperature,
+                  "0 (or below 1e-5) is greedy (default: the model's, else 1)")
       ->check(non_negative_number())
       ->each([a](const std::string&) { a->temperature_given = true; });
   cmd->add_option("--top-p", s.top_p, "nucleus sampling mass (default: the model's, else 1)")
