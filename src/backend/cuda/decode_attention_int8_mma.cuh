@@ -184,8 +184,6 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
-  const char* kbase = static_cast<const char*>(kv.k) + int64_t(kv_head) * D + c * (D / 4);
-  const char* vbase = static_cast<const char*>(kv.v) + int64_t(kv_head) * D + g * VB;
   const int hkv = kv.num_kv_heads;
   const int64_t stride = int64_t(hkv) * D;  // bytes per slot
   const int bs = kv.block_size;
@@ -202,6 +200,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const uint32_t s_off[2] = {uint32_t(g * hkv + kv_head), uint32_t((g + 8) * hkv + kv_head)};
   const char* const kcache = static_cast<const char*>(kv.k);
   const char* const vcache = static_cast<const char*>(kv.v);
+  const char* const kbase = kcache + k_lane;  // this lane's K / V bytes of slot 0 (partial tiles)
+  const char* const vbase = vcache + v_lane;
   // P^T of head g for tokens 2c, 2c + 8 lives in lane 4 (2c) + g / 2, for 2c + 1, 2c + 9 in the
   // next row's lane; which of that lane's two heads: g & 1.
   const int p_src0 = 4 * (2 * c) + g / 2, p_src1 = p_src0 + 4;
