@@ -206,12 +206,12 @@ void run_dtype(const char* kv_name, int reps, int sms, int only_case) {
     // Splits from the production loop's occupancy, as the engine picks them, for the engine's
     // min_waves and its neighbours.
     for (int waves : {1, 2, 4}) {
-      if (only_case >= 0 && waves != kDefaultDecodeMinWaves) continue;
+      if (only_case >= 0 && waves != default_decode_min_waves(KV)) continue;
       Problem<KV> p(c, resident, waves);
       p.template launch<Production>(p.ref);
       std::printf("waves %d: ", waves);
       run_variant<KV, Production>(p, kv_name, c, reps);
-      if (waves != kDefaultDecodeMinWaves || only_case >= 0) continue;
+      if (waves != default_decode_min_waves(KV) || only_case >= 0) continue;
       (run_variant<KV, Loops>(p, kv_name, c, reps), ...);
     }
   }

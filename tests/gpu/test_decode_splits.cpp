@@ -13,6 +13,19 @@ namespace {
 constexpr int32_t kHkv = 8;          // Qwen3-0.6B
 constexpr int32_t kResident = 1056;  // 132 SMs x 8 CTAs (the BF16 kernel on an H200)
 
+TEST(DecodeSplits, QuantizedCachesAskForOneWave) {
+  // W1 on an H100 (2026-12-07): INT8 fastest at min_waves 1, BF16 at 2 (kernels.h).
+  EXPECT_EQ(default_decode_min_waves(KvDType::BF16), 2);
+  EXPECT_EQ(default_decode_min_waves(KvDType::F16), 2);
+  EXPECT_EQ(default_decode_min_waves(KvDType::F32), 2);
+  for (KvDType q : {KvDType::INT8, KvDType::FP8_E4M3, KvDType::INT4})
+    EXPECT_EQ(default_decode_min_waves(q), 1);
+  // INT8 at batch 128 (4 CTAs/SM: 528 resident): 1,024 CTAs, no split; BF16's min_waves 2
+  // would split it in two.
+  EXPECT_EQ(decode_attention_splits(128, kHkv, 2048, 528, default_decode_min_waves(KvDType::INT8)), 1);
+  EXPECT_EQ(decode_attention_splits(128, kHkv, 2048, 528, 2), 2);
+}
+
 TEST(DecodeSplits, NoSplitOnceTheBatchFillsTheWaves) {
   EXPECT_EQ(decode_attention_splits(264, kHkv, 4096, kResident, 2), 1);  // 2112 CTAs = 2 waves
   EXPECT_EQ(decode_attention_splits(512, kHkv, 4096, kResident, 2), 1);

@@ -17,6 +17,10 @@ int64_t most_splits(int32_t max_context_len) {
 }
 }  // namespace
 
+int32_t default_decode_min_waves(KvDType kv_dtype) {
+  return kv_is_quantized(kv_dtype) ? 1 : kDefaultDecodeMinWaves;
+}
+
 int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t max_context_len,
                                 int32_t resident_ctas, int32_t min_waves) {
   // A CTA's time is proportional to its tokens and the grid runs in waves of resident_ctas. With

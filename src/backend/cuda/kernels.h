@@ -84,8 +84,13 @@ int32_t decode_attention_splits(int32_t num_seqs, int32_t num_kv_heads, int32_t 
 // that leaves no thin last round with the fewest splits (one split per 32 tokens at most).
 int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
                                      int32_t max_context_len, int32_t resident_ctas);
-// min_waves of the engine (env NANOVLLM_DECODE_MIN_WAVES overrides it, for measurement).
+// min_waves of the engine for a KV dtype (env NANOVLLM_DECODE_MIN_WAVES overrides it, for
+// measurement): 2 for 16-bit and F32 caches, 1 for the quantized ones, whose CTAs read half the
+// bytes or less, so a split's merge weighs more against what it saves in the tail (W1 on an
+// H100, 2026-12-07: INT8 min_waves 1 / 2 / 3 / 4: 28,752 / 27,842 / 27,520 / 26,742 tok/s;
+// BF16 2 / 3: 20,004 / 19,792).
 constexpr int32_t kDefaultDecodeMinWaves = 2;
+int32_t default_decode_min_waves(KvDType kv_dtype);
 // CTAs of the decode kernel for these operands that one SM holds at once.
 int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
                                      int32_t group_size);
