@@ -46,8 +46,12 @@ struct AttentionMeta {
 };
 
 // One row of sampling: parameters of the request that owns logits row r.
+// Temperatures below this sample greedily (vLLM's _SAMPLING_EPS): 1 / T overflows to inf for
+// subnormal T, and every key of the sampler with it.
+inline constexpr float kGreedyBelowTemperature = 1e-5f;
+
 struct SamplingRow {
-  float temperature = 0.f;  // 0: greedy (argmax)
+  float temperature = 0.f;  // < kGreedyBelowTemperature (0 included): greedy (argmax)
   int32_t top_k = -1;       // <= 0: off
   float top_p = 1.f;        // 1: off
   uint64_t seed = 0;        // per-request seed

@@ -14,9 +14,7 @@ std::vector<SamplingRow> sampling_rows(const ScheduledBatch& batch) {
     if (!s.samples) continue;
     const Sequence& seq = *s.seq;
     SamplingRow r;
-    // As vLLM: a temperature this close to 0 samples greedily (1 / T would overflow to inf
-    // for subnormal T, and the race's keys with it).
-    r.temperature = seq.params.temperature < kGreedyBelowTemperature ? 0.f : seq.params.temperature;
+    r.temperature = seq.params.temperature;  // below kGreedyBelowTemperature: greedy (backends)
     r.top_k = seq.params.top_k;
     r.top_p = seq.params.top_p;
     r.seed = request_seed(seq);

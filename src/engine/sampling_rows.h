@@ -7,9 +7,6 @@
 
 namespace nanovllm {
 
-// Requests with a temperature below this sample greedily (vLLM's _SAMPLING_EPS).
-inline constexpr float kGreedyBelowTemperature = 1e-5f;
-
 // The seed of a request: its own, or one derived from its id so unseeded requests still differ.
 uint64_t request_seed(const Sequence& seq);
 std::vector<SamplingRow> sampling_rows(const ScheduledBatch& batch);

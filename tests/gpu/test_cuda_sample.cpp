@@ -1,5 +1,6 @@
 // GPU sampling against the CPU sampler: the same token for the same logits and (seed, step),
-// for greedy, temperature, top-k, top-p and their mix, at a small and at Qwen's vocabulary size,
+// for greedy (a near-zero temperature included), temperature, top-k, top-p and their mix, at a
+// small and at Qwen's vocabulary size,
 // with tied logits (greedy and top-k must break ties by the lower index).
 #include "common/backend_op_cases.h"
 #include "gpu_test_util.h"
@@ -18,10 +19,11 @@ std::vector<SamplingRow> sampling_rows(int64_t S, uint64_t seed0) {
       {1.0f, 1, 1.f, 0, 0},     // top-k 1 == greedy
       {1.3f, 20, 0.5f, 0, 0},   // top-k and top-p
       {0.5f, -1, 0.05f, 0, 0},  // top-p keeping very few
+      {1e-38f, -1, 1.f, 0, 0},  // below kGreedyBelowTemperature: greedy (1 / T is inf)
   };
   std::vector<SamplingRow> rows;
   for (int64_t r = 0; r < S; ++r) {
-    SamplingRow row = kinds[r % 7];
+    SamplingRow row = kinds[size_t(r) % std::size(kinds)];
     row.seed = seed0 + uint64_t(r) * 7919;
     row.step = uint64_t(r) * 3;
     rows.push_back(row);

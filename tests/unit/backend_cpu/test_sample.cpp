@@ -94,6 +94,21 @@ TEST(Sample, GreedyIsArgmaxWithLowestIndexOnTies) {
   }
 }
 
+TEST(Sample, NearZeroTemperatureIsGreedy) {
+  // Below kGreedyBelowTemperature the row is greedy: 1 / T is inf for subnormal T (every key of
+  // the race inf or NaN), and at 1e-6 the keys are the logits x 1e6 anyway.
+  Rng rng(3);
+  std::vector<float> logits = testing::random_floats(5000, rng, -5.f, 5.f);
+  logits[17] = logits[4000] = 6.f;  // a tie: the lower index wins, as greedy breaks ties
+  for (float t : {1e-45f, 1e-38f, 1e-6f, 9.9e-6f})
+    for (uint64_t seed : {1u, 2u, 3u}) {
+      const SamplingRow row{t, -1, 1.f, seed, seed * 5};
+      EXPECT_EQ(sample_one(logits, row), 17) << "temperature " << t << " seed " << seed;
+      const SamplingRow top_p{t, -1, 0.9f, seed, seed * 5};
+      EXPECT_EQ(sample_one(logits, top_p), 17) << "temperature " << t << " top_p 0.9";
+    }
+}
+
 TEST(Sample, TopKOneEqualsGreedy) {
   Rng rng(2);
   std::vector<float> logits = testing::random_floats(1000, rng, -3.f, 3.f);
