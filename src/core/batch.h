@@ -45,11 +45,11 @@ struct AttentionMeta {
   bool even_contexts = false;
 };
 
-// One row of sampling: parameters of the request that owns logits row r.
 // Temperatures below this sample greedily (vLLM's _SAMPLING_EPS): 1 / T overflows to inf for
 // subnormal T, and every key of the sampler with it.
 inline constexpr float kGreedyBelowTemperature = 1e-5f;
 
+// One row of sampling: parameters of the request that owns logits row r.
 struct SamplingRow {
   float temperature = 0.f;  // < kGreedyBelowTemperature (0 included): greedy (argmax)
   int32_t top_k = -1;       // <= 0: off
