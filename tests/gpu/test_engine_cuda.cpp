@@ -4,7 +4,9 @@
 // on the GPU instead of the CPU.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -175,6 +177,51 @@ TEST_F(CudaEngine, Qwen3FixtureMatchesTransformers) {
   ASSERT_EQ(outputs.size(), prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i)
     EXPECT_EQ(outputs[i].token_ids, prompts[i].greedy_ids) << "prompt " << i;
+}
+
+// A BF16 model end to end with the RMSNorm weights folded into the products
+// (NANOVLLM_FOLD_NORMS=1, off by default): its prompt log-probabilities must stay as close to
+// the CPU's F32 run of the same weights as the unfolded BF16 run's are (folding only moves where
+// the BF16 rounding happens). 200-token prompts take the folded prefill path (<= 512 rows).
+TEST_F(CudaEngine, FoldedNormsStayAsCloseToTheCpuAsUnfolded) {
+  Config config;
+  config.preset = "qwen3-tiny";
+  config.load_format = "dummy";
+  config.max_model_len = 512;
+  std::mt19937 rng(7);
+  std::vector<std::vector<int32_t>> prompts(3);
+  for (auto& p : prompts)
+    for (int i = 0; i < 200; ++i) p.push_back(int32_t(rng() % 150000));
+  auto score_all = [&](const Config& c) {
+    LLM llm(c);
+    std::vector<std::vector<double>> out;
+    for (const auto& p : prompts) out.push_back(llm.score(p));
+    return out;
+  };
+  Config cpu = config;
+  cpu.device = "cpu";
+  const auto reference = score_all(cpu);
+  Config gpu = cuda_config();
+  gpu.preset = config.preset;
+  gpu.load_format = config.load_format;
+  const auto unfolded = score_all(gpu);
+  ASSERT_EQ(setenv("NANOVLLM_FOLD_NORMS", "1", 1), 0);
+  std::vector<std::vector<double>> folded;
+  try {
+    folded = score_all(gpu);
+  } catch (...) {
+    unsetenv("NANOVLLM_FOLD_NORMS");
+    throw;
+  }
+  unsetenv("NANOVLLM_FOLD_NORMS");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const double gap_unfolded = worst_logprob_gap(unfolded[i], reference[i]);
+    const double gap_folded = worst_logprob_gap(folded[i], reference[i]);
+    ASSERT_TRUE(std::isfinite(gap_unfolded)) << "prompt " << i;
+    EXPECT_GT(worst_logprob_gap(folded[i], unfolded[i]), 0.0) << "prompt " << i << ": nothing folded?";
+    EXPECT_LE(gap_folded, 1.5 * gap_unfolded + 1e-3)
+        << "prompt " << i << ": folded " << gap_folded << ", unfolded " << gap_unfolded;
+  }
 }
 
 }  // namespace
