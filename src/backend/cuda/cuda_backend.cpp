@@ -105,7 +105,8 @@ struct CudaBackend::State {
   // The model folds RMSNorm weights into the products (Backend::folds_norm_weights) for BF16
   // with env NANOVLLM_FOLD_NORMS=1 only: W1 on an H100 (2026-12-07, with the 512-row bound) gained
   // 1.0% / 1.8% (BF16 / INT8 KV), about the run-to-run spread, while folding changes how the
-  // weights round and no GPU test runs a BF16 model end to end with it (docs/cuda_kernels.md).
+  // weights round; its BF16 end-to-end GPU test (CudaEngine.FoldedNormsStayAsCloseToTheCpuAs
+  // Unfolded, 2026-12-07) has not run on a GPU yet (docs/cuda_kernels.md).
   bool fold_norms = false;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
