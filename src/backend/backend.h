@@ -52,6 +52,10 @@ class Backend {
   virtual std::string device_name() const { return name(); }
   // The dtype activations and weights are computed in for a model stored in model_dtype.
   virtual DType activation_dtype(DType model_dtype) const = 0;
+  // The dtype the model's matrices (embedding, projections, LM head) are stored in: the
+  // activation dtype, unless a backend computes with wider activations than the model stores
+  // (the CPU keeps a BF16 model's matrices in BF16 and widens them as it reads them).
+  virtual DType weight_dtype(DType model_dtype) const { return activation_dtype(model_dtype); }
 
   // ---- memory ----
   virtual Buffer allocate(size_t bytes) = 0;

@@ -4,10 +4,18 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "model/kv_rotation_plan.h"
 
 namespace nanovllm {
 namespace {
+
+// Whether every value survives a round trip through BF16, so storing it there loses nothing.
+bool exact_in_bf16(const std::vector<float>& values) {
+  for (float v : values)
+    if (bf16_to_float(float_to_bf16(v)) != v) return false;
+  return true;
+}
 
 std::vector<float> concat_rows(std::initializer_list<const std::vector<float>*> parts) {
   std::vector<float> out;
@@ -30,7 +38,7 @@ void fold_norm_into_columns(std::vector<float>& w, const std::vector<float>& nor
 DecoderModel::DecoderModel(const ModelConfig& config, Backend& backend, const WeightSource& weights,
                            int32_t max_tokens, int32_t max_logit_rows, KvDType kv_dtype)
     : config_(config), backend_(backend), act_(backend.activation_dtype(config.torch_dtype)),
-      store_(backend) {
+      weight_dtype_(backend.weight_dtype(config.torch_dtype)), store_(backend) {
   load(weights, kv_dtype);
   weight_bytes_ = store_.total_bytes();
   const int64_t T = max_tokens, H = config.hidden_size, D = config.head_dim;
@@ -59,12 +67,18 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
     std::vector<int64_t> s(shape);
     return w.load_f32(name, s);
   };
-  embed_ = store_.upload(get("model.embed_tokens.weight", {V, H}), act_, {V, H});
+  // A matrix is stored in the backend's weight dtype where that loses nothing (a BF16 checkpoint
+  // on the CPU), else in the activation dtype (dequantized GGUF blocks, rotated or dummy weights).
+  auto matrix = [&](const std::vector<float>& values, std::initializer_list<int64_t> shape) {
+    const bool narrow = weight_dtype_ == DType::BF16 && act_ == DType::F32 && exact_in_bf16(values);
+    return store_.upload(values, narrow ? weight_dtype_ : act_, shape);
+  };
+  embed_ = matrix(get("model.embed_tokens.weight", {V, H}), {V, H});
   final_norm_ = store_.upload(get("model.norm.weight", {H}), act_, {H});
   if (c.tie_word_embeddings && !w.contains("lm_head.weight")) {
     lm_head_ = embed_;
   } else {
-    lm_head_ = store_.upload(get("lm_head.weight", {V, H}), act_, {V, H});
+    lm_head_ = matrix(get("lm_head.weight", {V, H}), {V, H});
   }
   std::vector<float> inv = rope_inv_freq(c);
   inv_freq_ = store_.upload(inv, DType::F32, {int64_t(inv.size())});
@@ -93,14 +107,14 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
       if (rot.rotate_v) rotate_v_proj(v, vb, Hkv, D, H);
       if (fold_norms)
         for (auto* m : {&q, &k, &v}) fold_norm_into_columns(*m, input_norm);
-      L.qkv_weight = store_.upload(concat_rows({&q, &k, &v}), act_, {(Hq + 2 * Hkv) * D, H});
+      L.qkv_weight = matrix(concat_rows({&q, &k, &v}), {(Hq + 2 * Hkv) * D, H});
       if (c.attention_bias)
         L.qkv_bias = store_.upload(concat_rows({&qb, &kb, &vb}), act_, {(Hq + 2 * Hkv) * D});
     }
     {
       auto o = get(p + "self_attn.o_proj.weight", {H, Hq * D});
       if (rot.rotate_v) rotate_o_proj(o, H, Hq, D);
-      L.o_weight = store_.upload(o, act_, {H, Hq * D});
+      L.o_weight = matrix(o, {H, Hq * D});
     }
     if (c.attention_out_bias)
       L.o_bias = store_.upload(get(p + "self_attn.o_proj.bias", {H}), act_, {H});
@@ -109,9 +123,9 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
       auto u = get(p + "mlp.up_proj.weight", {I, H});
       if (fold_norms)
         for (auto* m : {&g, &u}) fold_norm_into_columns(*m, post_norm);
-      L.gate_up_weight = store_.upload(concat_rows({&g, &u}), act_, {2 * I, H});
+      L.gate_up_weight = matrix(concat_rows({&g, &u}), {2 * I, H});
     }
-    L.down_weight = store_.upload(get(p + "mlp.down_proj.weight", {H, I}), act_, {H, I});
+    L.down_weight = matrix(get(p + "mlp.down_proj.weight", {H, I}), {H, I});
     L.qkv.num_heads = int32_t(Hq);
     L.qkv.num_kv_heads = int32_t(Hkv);
     L.qkv.head_dim = int32_t(D);

@@ -58,6 +58,7 @@ class DecoderModel {
   ModelConfig config_;
   Backend& backend_;
   DType act_;
+  DType weight_dtype_;  // of the matrices (Backend::weight_dtype); norms and biases are in act_
   DeviceWeights store_;
   int64_t weight_bytes_ = 0;
   Tensor embed_;       // [V, H]

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "core/random.h"
 #include "model/tensor_names.h"
 
@@ -23,8 +24,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 class DummyWeights final : public WeightSource {
  public:
-  DummyWeights(uint64_t seed, std::optional<std::unordered_set<std::string>> names)
-      : seed_(seed), names_(std::move(names)) {}
+  DummyWeights(uint64_t seed, std::optional<std::unordered_set<std::string>> names, DType dtype)
+      : seed_(seed), names_(std::move(names)), dtype_(dtype) {}
 
   bool contains(const std::string& name) const override { return !names_ || names_->count(name) > 0; }
 
@@ -52,7 +53,10 @@ class DummyWeights final : public WeightSource {
     for (int64_t i = 0; i < n; ++i) {
       const uint64_t r = splitmix64(key + uint64_t(i) * 0x9e3779b97f4a7c15ull);
       const float u = float(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-      dst[i] = center + half_width * (2.f * u - 1.f);
+      const float v = center + half_width * (2.f * u - 1.f);
+      dst[i] = dtype_ == DType::BF16 ? bf16_to_float(float_to_bf16(v))
+               : dtype_ == DType::F16 ? f16_to_float(float_to_f16(v))
+                                      : v;
     }
     return out;
   }
@@ -62,18 +66,19 @@ class DummyWeights final : public WeightSource {
  private:
   uint64_t seed_;
   std::optional<std::unordered_set<std::string>> names_;
+  DType dtype_;  // values are rounded to it, as a checkpoint of that dtype holds them
 };
 
 }  // namespace
 
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed) {
-  return std::make_unique<DummyWeights>(seed, std::nullopt);
+  return std::make_unique<DummyWeights>(seed, std::nullopt, DType::F32);
 }
 
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, const ModelConfig& config) {
   std::unordered_set<std::string> names;
   for (const auto& spec : model_tensor_specs(config)) names.insert(spec.name);
-  return std::make_unique<DummyWeights>(seed, std::move(names));
+  return std::make_unique<DummyWeights>(seed, std::move(names), config.torch_dtype);
 }
 
 }  // namespace nanovllm

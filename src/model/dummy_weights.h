@@ -12,7 +12,8 @@ namespace nanovllm {
 // ".bias" uniform(-0.02, 0.02), everything else uniform(-a, a) with a = 1/sqrt(last dim).
 // This source contains() every name.
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed);
-// The same values, but contains() only the tensors `config`'s model has (model_tensor_specs).
+// The same values rounded to config.torch_dtype (as a checkpoint of that dtype stores them; the
+// identity for F32), and contains() only the tensors `config`'s model has (model_tensor_specs).
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, const ModelConfig& config);
 
 }  // namespace nanovllm

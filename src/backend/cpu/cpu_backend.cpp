@@ -29,6 +29,11 @@ size_t mem_available_bytes() {
 }  // namespace
 
 DType CpuBackend::activation_dtype(DType) const { return DType::F32; }
+// A BF16 model's matrices stay BF16 (exact: they are BF16 in the file), so decoding, which reads
+// every weight once a step, moves half the bytes; linear and embedding widen them as they read.
+DType CpuBackend::weight_dtype(DType model_dtype) const {
+  return model_dtype == DType::BF16 ? DType::BF16 : DType::F32;
+}
 
 Buffer CpuBackend::allocate(size_t bytes) {
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;

@@ -15,6 +15,7 @@ class CpuBackend : public Backend {
   std::string name() const override { return "cpu"; }
   // Always F32: weights stored in 16-bit are widened at load time.
   DType activation_dtype(DType model_dtype) const override;
+  DType weight_dtype(DType model_dtype) const override;
 
   Buffer allocate(size_t bytes) override;
   void copy_from_host(void* device_dst, const void* host_src, size_t bytes) override;

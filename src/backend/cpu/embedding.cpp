@@ -1,13 +1,15 @@
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/row_copy.h"
 #include "backend/cpu/tensor_checks.h"
+#include "core/half.h"
 
 namespace nanovllm::cpu {
 
-// out[T, H] = table[ids[t], :]; ids int32 [T], table F32 [V, H]
+// out[T, H] = table[ids[t], :]; ids int32 [T], table F32 or BF16 [V, H], out F32
 void embedding(const Tensor& ids, const Tensor& table, Tensor out) {
   check_tensor(ids, "embedding", "ids", DType::I32, 1);
-  check_tensor(table, "embedding", "table", DType::F32, 2);
+  check_tensor(table, "embedding", "table", table.dtype == DType::BF16 ? DType::BF16 : DType::F32,
+               2);
   check_tensor(out, "embedding", "out", DType::F32, 2);
   const int64_t T = ids.dim(0), V = table.dim(0), H = table.dim(1);
   check_dim(out, 0, T, "embedding", "out");
@@ -16,7 +18,14 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor out) {
   for (int64_t t = 0; t < T; ++t)
     NANOVLLM_CHECK(id[t] >= 0 && id[t] < V, "embedding: ids[", t, "] = ", id[t],
                    " is outside the vocabulary [0, ", V, ")");
-  copy_indexed_rows(table.ptr<float>(), id, T, H, out.ptr<float>());
+  if (table.dtype == DType::BF16) {
+    const uint16_t* rows = table.ptr<uint16_t>();
+    float* o = out.ptr<float>();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h) o[t * H + h] = bf16_to_float(rows[int64_t(id[t]) * H + h]);
+  } else {
+    copy_indexed_rows(table.ptr<float>(), id, T, H, out.ptr<float>());
+  }
 }
 
 }  // namespace nanovllm::cpu

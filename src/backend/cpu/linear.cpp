@@ -1,18 +1,99 @@
 #include <cblas.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/tensor_checks.h"
+#include "core/half.h"
 
 namespace nanovllm::cpu {
 
 namespace {
 
-// out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]), or out += it when accumulate; all F32.
+// o[T, n] (+)= x[T, K] . w[n, K]^T for F32 w rows (row stride K) into o (row stride ldo).
+void product(const float* x, const float* w, float* o, int64_t T, int64_t n, int64_t K, int64_t ldo,
+             float beta) {
+  if (T == 1)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(n), blasint(K), 1.f, w, blasint(K), x, 1,
+                beta, o, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(n), blasint(K), 1.f,
+                x, blasint(K), w, blasint(K), beta, o, blasint(ldo));
+}
+
+// o[n] (+)= w[n, :] . x for BF16 w rows n0 <= n < n1, widened in registers (AVX2 + FMA: 8 values
+// a step; a BF16 value is the high half of its float).
+__attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const uint16_t* w, float* o,
+                                                        int64_t n0, int64_t n1, int64_t K,
+                                                        float beta) {
+  const int64_t K8 = K & ~int64_t(7);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint16_t* row = w + n * K;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K8; k += 16) {
+      const __m256i a = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+      const __m256i b = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k + 8)));
+      acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(x + k), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), _mm256_loadu_ps(x + k + 8), acc1);
+    }
+    for (; k < K8; k += 8) {
+      const __m256i a = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+      acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(x + k), acc0);
+    }
+    acc0 = _mm256_add_ps(acc0, acc1);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    float sum = _mm_cvtss_f32(s);
+    for (; k < K; ++k) sum += bf16_to_float(row[k]) * x[k];
+    o[n] = beta == 0.f ? sum : sum + beta * o[n];
+  }
+}
+
+bool has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+// The same with BF16 w[N, K]: one row of x on AVX2 reads each weight once, widened in registers;
+// otherwise blocks of rows are widened into a per-thread F32 buffer small
+// enough to stay in cache (~256 KiB), then multiplied there, so memory sees only the BF16 bytes.
+void product_bf16_weights(const float* x, const uint16_t* w, float* o, int64_t T, int64_t N,
+                          int64_t K, float beta) {
+  // Rows a block: ~256 KiB of them widened for one row of x, ~1 MiB for several (a larger
+  // product per BLAS call, the widening repaid over more rows of x).
+  const int64_t rows = std::max<int64_t>(8, (int64_t(1) << (T == 1 ? 16 : 18)) / K);
+  const int64_t blocks = (N + rows - 1) / rows;
+  if (T == 1 && has_avx2_fma()) {
+#pragma omp parallel for schedule(static) if (blocks > 1)
+    for (int64_t b = 0; b < blocks; ++b)
+      gemv_bf16_avx2(x, w, o, b * rows, std::min(N, (b + 1) * rows), K, beta);
+    return;
+  }
+#pragma omp parallel if (blocks > 1)
+  {
+    std::vector<float> wide;  // [rows, K] of this thread
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t n0 = b * rows, n = std::min(rows, N - n0);
+      wide.resize(size_t(n * K));
+      const uint16_t* src = w + n0 * K;
+      for (int64_t i = 0; i < n * K; ++i) wide[size_t(i)] = bf16_to_float(src[i]);
+      product(x, wide.data(), o + n0, T, n, K, N, beta);
+    }
+  }
+}
+
+// out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]), or out += it when accumulate; x, out and bias
+// F32, w F32 or BF16 (CpuBackend::weight_dtype).
 void linear_into(const char* op, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out,
                  bool accumulate) {
   const char* out_name = accumulate ? "residual" : "out";
   check_tensor(x, op, "x", DType::F32, 2);
-  check_tensor(w, op, "w", DType::F32, 2);
+  check_tensor(w, op, "w", w.dtype == DType::BF16 ? DType::BF16 : DType::F32, 2);
   check_tensor(out, op, out_name, DType::F32, 2);
   const int64_t T = x.dim(0), K = x.dim(1), N = w.dim(0);
   check_dim(w, 1, K, op, "w");
@@ -29,12 +110,10 @@ void linear_into(const char* op, const Tensor& x, const Tensor& w, const Tensor*
   if (K == 0) {
     if (!accumulate)
       for (int64_t i = 0; i < T * N; ++i) o[i] = 0.f;
-  } else if (T == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(N), blasint(K), 1.f, w.ptr<float>(),
-                blasint(K), x.ptr<float>(), 1, beta, o, 1);
+  } else if (w.dtype == DType::BF16) {
+    product_bf16_weights(x.ptr<float>(), w.ptr<uint16_t>(), o, T, N, K, beta);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(N), blasint(K), 1.f,
-                x.ptr<float>(), blasint(K), w.ptr<float>(), blasint(K), beta, o, blasint(N));
+    product(x.ptr<float>(), w.ptr<float>(), o, T, N, K, N, beta);
   }
   if (bias) {
     const float* b = bias->ptr<float>();
@@ -46,7 +125,7 @@ void linear_into(const char* op, const Tensor& x, const Tensor& w, const Tensor*
 
 }  // namespace
 
-// out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]), all F32, through OpenBLAS.
+// out[T, N] = x[T, K] . w[N, K]^T (+ bias[N]) through OpenBLAS (w F32 or BF16).
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor out) {
   linear_into("linear", x, w, bias, out, false);
 }

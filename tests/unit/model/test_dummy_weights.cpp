@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "model/dummy_weights.h"
 #include "model/tensor_names.h"
 
@@ -61,6 +62,24 @@ TEST(DummyWeights, ConfigAwareContains) {
   EXPECT_FALSE(w->contains("model.layers.0.self_attn.q_proj.bias"));
   EXPECT_FALSE(w->contains("model.layers.4.mlp.up_proj.weight"));  // 4 layers
   EXPECT_THROW(w->load_f32("lm_head.weight", std::vector<int64_t>{1, 1}), Error);
+}
+
+TEST(DummyWeights, RoundedToTheModelDtypeAsItsCheckpointWouldBe) {
+  const std::string name = "model.layers.1.mlp.down_proj.weight";
+  const std::vector<int64_t> shape{256, 768};  // qwen3-tiny's [H, I]
+  const std::vector<float> raw = make_dummy_weights(9)->load_f32(name, shape);
+  ModelConfig bf16 = *preset_config("qwen3-tiny");
+  ASSERT_EQ(bf16.torch_dtype, DType::BF16);
+  const std::vector<float> rounded = make_dummy_weights(9, bf16)->load_f32(name, shape);
+  int changed = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    ASSERT_EQ(rounded[i], bf16_to_float(float_to_bf16(raw[i]))) << i;
+    changed += rounded[i] != raw[i];
+  }
+  EXPECT_GT(changed, int(raw.size()) / 2);  // the raw values are not BF16 already
+  ModelConfig f32 = bf16;
+  f32.torch_dtype = DType::F32;
+  EXPECT_EQ(make_dummy_weights(9, f32)->load_f32(name, shape), raw);
 }
 
 TEST(DummyWeights, FillsQwen3_0_6bQuickly) {
