@@ -1,5 +1,7 @@
 #include <cblas.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <vector>
@@ -23,6 +25,7 @@ void product(const float* x, const float* w, float* o, int64_t T, int64_t n, int
                 x, blasint(K), w, blasint(K), beta, o, blasint(ldo));
 }
 
+#if defined(__x86_64__)
 // o[n] (+)= w[n, :] . x for BF16 w rows n0 <= n < n1, widened in registers (AVX2 + FMA: 8 values
 // a step; a BF16 value is the high half of its float).
 __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const uint16_t* w, float* o,
@@ -57,10 +60,14 @@ bool has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
 }
+#else
+bool has_avx2_fma() { return false; }
+void gemv_bf16_avx2(const float*, const uint16_t*, float*, int64_t, int64_t, int64_t, float) {}
+#endif
 
 // The same with BF16 w[N, K]: one row of x on AVX2 reads each weight once, widened in registers;
-// otherwise blocks of rows are widened into a per-thread F32 buffer small
-// enough to stay in cache (~256 KiB), then multiplied there, so memory sees only the BF16 bytes.
+// otherwise blocks of rows are widened into a per-thread F32 buffer that stays in cache, then
+// multiplied there, so memory sees only the BF16 bytes.
 void product_bf16_weights(const float* x, const uint16_t* w, float* o, int64_t T, int64_t N,
                           int64_t K, float beta) {
   // Rows a block: ~256 KiB of them widened for one row of x, ~1 MiB for several (a larger
