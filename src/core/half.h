@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/dtype.h"
+
 #if defined(__CUDACC__)
 #define NANOVLLM_HD __host__ __device__ __forceinline__
 #else
@@ -75,6 +77,14 @@ NANOVLLM_HD uint16_t float_to_f16(float f) {
   uint32_t h = e | m;
   if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
   return uint16_t(sign | h);
+}
+
+// x as a tensor of `dtype` holds it: rounded to the nearest F16 / BF16 (ties to even), unchanged
+// for F32 (host code: checkpoints, test inputs).
+inline float round_to_dtype(DType dtype, float x) {
+  if (dtype == DType::BF16) return bf16_to_float(float_to_bf16(x));
+  if (dtype == DType::F16) return f16_to_float(float_to_f16(x));
+  return x;
 }
 
 }  // namespace nanovllm

@@ -10,10 +10,10 @@
 namespace nanovllm {
 namespace {
 
-// Whether every value survives a round trip through BF16, so storing it there loses nothing.
-bool exact_in_bf16(const std::vector<float>& values) {
+// Whether storing `values` as `dtype` loses nothing.
+bool exact_in(DType dtype, const std::vector<float>& values) {
   for (float v : values)
-    if (bf16_to_float(float_to_bf16(v)) != v) return false;
+    if (round_to_dtype(dtype, v) != v) return false;
   return true;
 }
 
@@ -70,7 +70,7 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
   // A matrix is stored in the backend's weight dtype where that loses nothing (a BF16 checkpoint
   // on the CPU), else in the activation dtype (dequantized GGUF blocks, rotated or dummy weights).
   auto matrix = [&](const std::vector<float>& values, std::initializer_list<int64_t> shape) {
-    const bool narrow = weight_dtype_ == DType::BF16 && act_ == DType::F32 && exact_in_bf16(values);
+    const bool narrow = weight_dtype_ != act_ && exact_in(weight_dtype_, values);
     return store_.upload(values, narrow ? weight_dtype_ : act_, shape);
   };
   embed_ = matrix(get("model.embed_tokens.weight", {V, H}), {V, H});

@@ -53,10 +53,7 @@ class DummyWeights final : public WeightSource {
     for (int64_t i = 0; i < n; ++i) {
       const uint64_t r = splitmix64(key + uint64_t(i) * 0x9e3779b97f4a7c15ull);
       const float u = float(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-      const float v = center + half_width * (2.f * u - 1.f);
-      dst[i] = dtype_ == DType::BF16 ? bf16_to_float(float_to_bf16(v))
-               : dtype_ == DType::F16 ? f16_to_float(float_to_f16(v))
-                                      : v;
+      dst[i] = round_to_dtype(dtype_, center + half_width * (2.f * u - 1.f));
     }
     return out;
   }

@@ -29,7 +29,7 @@ class SharedWeights final : public WeightSource {
                               std::span<const int64_t> shape) const override {
     std::vector<float> v = inner_.load_f32(name, shape);
     if (round_)
-      for (float& x : v) x = bf16_to_float(float_to_bf16(x));
+      for (float& x : v) x = round_to_dtype(DType::BF16, x);
     return v;
   }
   std::string describe() const override { return inner_.describe(); }

@@ -26,14 +26,9 @@ using testing::host_tensor;
 using testing::random_floats;
 using testing::Rng;
 
-// Rounds x to what dtype can hold (so the CPU reference sees exactly the GPU's inputs).
-inline float round_to(DType t, float x) {
-  if (t == DType::BF16) return bf16_to_float(float_to_bf16(x));
-  if (t == DType::F16) return f16_to_float(float_to_f16(x));
-  return x;
-}
+// v rounded to what dtype can hold (so the CPU reference sees exactly the GPU's inputs).
 inline std::vector<float> rounded(DType t, std::vector<float> v) {
-  for (float& x : v) x = round_to(t, x);
+  for (float& x : v) x = round_to_dtype(t, x);
   return v;
 }
 

@@ -22,7 +22,7 @@ using testing::Rng;
 
 // v rounded to BF16: the values both storages hold exactly.
 std::vector<float> bf16_values(std::vector<float> v) {
-  for (float& x : v) x = bf16_to_float(float_to_bf16(x));
+  for (float& x : v) x = round_to_dtype(DType::BF16, x);
   return v;
 }
 std::vector<uint16_t> bf16_bits(const std::vector<float>& v) {

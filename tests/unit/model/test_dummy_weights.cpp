@@ -73,7 +73,7 @@ TEST(DummyWeights, RoundedToTheModelDtypeAsItsCheckpointWouldBe) {
   const std::vector<float> rounded = make_dummy_weights(9, bf16)->load_f32(name, shape);
   int changed = 0;
   for (size_t i = 0; i < raw.size(); ++i) {
-    ASSERT_EQ(rounded[i], bf16_to_float(float_to_bf16(raw[i]))) << i;
+    ASSERT_EQ(rounded[i], round_to_dtype(DType::BF16, raw[i])) << i;
     changed += rounded[i] != raw[i];
   }
   EXPECT_GT(changed, int(raw.size()) / 2);  // the raw values are not BF16 already
