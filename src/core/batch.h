@@ -58,4 +58,8 @@ struct SamplingRow {
   uint64_t step = 0;        // tokens generated so far; with seed, picks the random draw
 };
 
+inline bool samples_greedily(const SamplingRow& row) {
+  return row.temperature < kGreedyBelowTemperature;
+}
+
 }  // namespace nanovllm

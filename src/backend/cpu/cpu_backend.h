@@ -13,7 +13,8 @@ class CpuBackend : public Backend {
  public:
   Device device() const override { return Device::CPU; }
   std::string name() const override { return "cpu"; }
-  // Always F32: weights stored in 16-bit are widened at load time.
+  // Always F32: 16-bit weights are widened at load time, except a BF16 checkpoint's matrices,
+  // kept in BF16 and widened as they are read (weight_dtype).
   DType activation_dtype(DType model_dtype) const override;
   DType weight_dtype(DType model_dtype) const override;
 

@@ -60,9 +60,6 @@ bool has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
 }
-#else
-bool has_avx2_fma() { return false; }
-void gemv_bf16_avx2(const float*, const uint16_t*, float*, int64_t, int64_t, int64_t, float) {}
 #endif
 
 // The same with BF16 w[N, K]: one row of x on AVX2 reads each weight once, widened in registers;
@@ -74,12 +71,14 @@ void product_bf16_weights(const float* x, const uint16_t* w, float* o, int64_t T
   // product per BLAS call, the widening repaid over more rows of x).
   const int64_t rows = std::max<int64_t>(8, (int64_t(1) << (T == 1 ? 16 : 18)) / K);
   const int64_t blocks = (N + rows - 1) / rows;
+#if defined(__x86_64__)
   if (T == 1 && has_avx2_fma()) {
 #pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t b = 0; b < blocks; ++b)
       gemv_bf16_avx2(x, w, o, b * rows, std::min(N, (b + 1) * rows), K, beta);
     return;
   }
+#endif
 #pragma omp parallel if (blocks > 1)
   {
     std::vector<float> wide;  // [rows, K] of this thread

@@ -74,7 +74,7 @@ int32_t gumbel_race(const float* logits, int64_t V, const SamplingRow& row) {
 // scratch (sized to V here).
 int32_t sample_row(const float* logits, int64_t V, const SamplingRow& row,
                    std::vector<int32_t>& order) {
-  if (row.temperature < kGreedyBelowTemperature) return argmax(logits, V);
+  if (samples_greedily(row)) return argmax(logits, V);
   if (samples_by_gumbel_race(row.temperature, row.top_k, row.top_p, V)) return gumbel_race(logits, V, row);
   const Descending cmp{logits};
   order.resize(size_t(V));  // allocated once per thread, only by rows that sort

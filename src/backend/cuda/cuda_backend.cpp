@@ -534,7 +534,7 @@ void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows
                    " has temperature ", row.temperature, ", expected a finite value >= 0");
     NANOVLLM_CHECK(row.top_p > 0.f && row.top_p <= 1.f, op, ": row ", r, " has top_p ", row.top_p,
                    ", expected (0, 1]");
-    const float temperature = row.temperature < kGreedyBelowTemperature ? 0.f : row.temperature;
+    const float temperature = samples_greedily(row) ? 0.f : row.temperature;  // the kernel's greedy
     host[size_t(r)] = {draw_key(row.seed, row.step), temperature, row.top_k, row.top_p,
                        uniform_from_counter(row.seed, row.step)};
   }
