@@ -32,8 +32,26 @@ NANOVLLM_HD float gumbel_from_bits(uint32_t bits23) {
   const float u = (float(bits23) + 0.5f) * (1.0f / 8388608.0f);
   return -logf(-logf(u));
 }
+// The 23 random bits of token `index` in the draw `key`.
+NANOVLLM_HD uint32_t gumbel_bits(uint64_t key, uint64_t index) {
+  return uint32_t(splitmix64(key + index) >> 41);
+}
 NANOVLLM_HD float gumbel_from_key(uint64_t key, uint64_t index) {
-  return gumbel_from_bits(uint32_t(splitmix64(key + index) >> 41));
+  return gumbel_from_bits(gumbel_bits(key, index));
+}
+
+// The noise grows with its bits, so bits whose top kGumbelBucketBits are `bucket` give at most
+// the noise of the bucket's largest bits; the margin covers logf's rounding (a few ulp of values
+// <= 16.64). A race entry with fma(logit, 1 / T, ceiling) below the best key so far cannot win,
+// so it skips its two logarithms: with flat logits (high temperature, an untrained model) the
+// race then pays for the hash of most entries, not their noise. 255 of the 256 ceilings are
+// <= 5.6 (u <= 1 - 2^-8); the last is the noise's maximum.
+inline constexpr int kGumbelBucketBits = 8;
+inline constexpr int kGumbelBuckets = 1 << kGumbelBucketBits;
+NANOVLLM_HD uint32_t gumbel_bucket(uint32_t bits23) { return bits23 >> (23 - kGumbelBucketBits); }
+NANOVLLM_HD float gumbel_bucket_ceiling(uint32_t bucket) {
+  const uint32_t largest = ((bucket + 1) << (23 - kGumbelBucketBits)) - 1;
+  return gumbel_from_bits(largest) + 1e-3f;
 }
 
 // Above every gumbel_from_key value (the largest, at bits 2^23 - 1, is ~16.64). A race entry with

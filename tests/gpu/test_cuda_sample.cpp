@@ -49,8 +49,9 @@ TEST(CudaSample, MatchesCpuSampler) {
   Gpu gpu;
   auto cpu = make_cpu_backend();
   // Spread 40: most entries of a race row are below the best key by more than any Gumbel noise
-  // (a trained model's logits), so the race skips their noise.
-  for (float spread : {8.f, 40.f})
+  // (a trained model's logits), so the race skips their noise; spread 1 (an untrained model's)
+  // skips most entries by their noise's bucket ceiling.
+  for (float spread : {1.f, 8.f, 40.f})
     for (int64_t V : {1000, 151936}) {
       for (uint64_t seed : {1, 2, 3}) {
         SCOPED_TRACE("V=" + std::to_string(V) + " seed=" + std::to_string(seed) +

@@ -56,11 +56,16 @@ class SortedPrefix {
 int32_t gumbel_race(const float* logits, int64_t V, const SamplingRow& row) {
   const uint64_t key = draw_key(row.seed, row.step);
   const float inv_t = 1.f / row.temperature;
+  float ceiling[kGumbelBuckets];
+  for (int b = 0; b < kGumbelBuckets; ++b) ceiling[b] = gumbel_bucket_ceiling(uint32_t(b));
   int64_t best = 0;
   float best_key = -INFINITY;
   for (int64_t i = 0; i < V; ++i) {
-    if (std::fma(logits[i], inv_t, kGumbelUpperBound) < best_key) continue;  // cannot win
-    const float k = std::fma(logits[i], inv_t, gumbel_from_key(key, uint64_t(i)));
+    // Entries that cannot win skip the hash (any noise) or the logarithms (their bucket's noise).
+    if (std::fma(logits[i], inv_t, kGumbelUpperBound) < best_key) continue;
+    const uint32_t bits = gumbel_bits(key, uint64_t(i));
+    if (std::fma(logits[i], inv_t, ceiling[gumbel_bucket(bits)]) < best_key) continue;
+    const float k = std::fma(logits[i], inv_t, gumbel_from_bits(bits));
     if (k > best_key) {
       best_key = k;
       best = i;

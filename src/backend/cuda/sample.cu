@@ -50,6 +50,7 @@ struct Shared {
   unsigned long long red_u64[32];
   int chosen_digit;
   float above;
+  float gumbel_ceiling[kGumbelBuckets];  // gumbel_bucket_ceiling of each bucket (race rows)
 };
 
 __device__ int block_reduce_i(int x, bool is_max, Shared& s) {
@@ -265,24 +266,33 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* __restric
   if (!race) {
     for (int i = threadIdx.x; i < V; i += kThreads) best = max(best, keyed(x[i], i));
   } else {
-    // The loads of kUnroll entries go out before the branches that may skip their noise.
+    for (int b = threadIdx.x; b < kGumbelBuckets; b += kThreads)
+      s.gumbel_ceiling[b] = gumbel_bucket_ceiling(uint32_t(b));
+    __syncthreads();
+    // The loads of kUnroll entries go out before the branches that may skip their noise. The
+    // loop is warp-uniform so the warp can share its best key after each round: an entry below
+    // any key the warp has seen cannot win the row.
     constexpr int kUnroll = 4;
-    float best_race_key = -INFINITY;  // this thread's; entries that cannot beat it skip the noise
-    for (int base = threadIdx.x; base < V; base += kUnroll * kThreads) {
+    const int lane = threadIdx.x & 31;
+    float best_race_key = -INFINITY;
+    for (int base = threadIdx.x - lane; base < V; base += kUnroll * kThreads) {
       float l[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        const int i = base + u * kThreads;
+        const int i = base + lane + u * kThreads;
         l[u] = i < V ? x[i] : -INFINITY;
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        const int i = base + u * kThreads;
+        const int i = base + lane + u * kThreads;
         if (i >= V || fmaf(l[u], inv_t, kGumbelUpperBound) < best_race_key) continue;
-        const float k = fmaf(l[u], inv_t, gumbel_from_key(row.key, uint64_t(i)));
+        const uint32_t bits = gumbel_bits(row.key, uint64_t(i));
+        if (fmaf(l[u], inv_t, s.gumbel_ceiling[gumbel_bucket(bits)]) < best_race_key) continue;
+        const float k = fmaf(l[u], inv_t, gumbel_from_bits(bits));
         best_race_key = fmaxf(best_race_key, k);
         best = max(best, keyed(k, i));
       }
+      best_race_key = warp_max(best_race_key);
     }
   }
   best = block_max_u64(best, s);

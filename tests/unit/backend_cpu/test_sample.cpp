@@ -183,6 +183,22 @@ TEST(Sample, GumbelNoiseIsFiniteAndUnderItsBound) {
     ASSERT_LT(gumbel_from_bits(b), gumbel_from_bits(b + 1)) << b;  // distinct u up to the top
 }
 
+TEST(Sample, GumbelBucketCeilingsBoundEveryNoiseOfTheirBucket) {
+  for (uint32_t bucket = 0; bucket < uint32_t(kGumbelBuckets); ++bucket) {
+    const uint32_t first = bucket << (23 - kGumbelBucketBits);
+    const uint32_t end = (bucket + 1) << (23 - kGumbelBucketBits);
+    float highest = -INFINITY;
+    for (uint32_t b = first; b < end; ++b) {
+      ASSERT_EQ(gumbel_bucket(b), bucket);
+      highest = std::max(highest, gumbel_from_bits(b));
+    }
+    const float ceiling = gumbel_bucket_ceiling(bucket);
+    ASSERT_GE(ceiling, highest) << "bucket " << bucket;
+    ASSERT_LT(ceiling, highest + 0.01f) << "bucket " << bucket << ": too loose to skip anything";
+  }
+  EXPECT_LT(gumbel_bucket_ceiling(kGumbelBuckets - 2), 5.6f);  // all but the top bucket are low
+}
+
 TEST(Sample, RaceSkipsOnlyEntriesThatCannotWin) {
   Rng rng(8);
   for (float spread : {1.f, 10.f, 60.f})
@@ -195,6 +211,12 @@ TEST(Sample, RaceSkipsOnlyEntriesThatCannotWin) {
             << "spread " << spread << " T " << temperature << " step " << step;
       }
     }
+  // Qwen's vocabulary with flat logits (an untrained model's): most entries skip by their bucket.
+  std::vector<float> flat = testing::random_floats(151936, rng, -1.f, 1.f);
+  for (uint64_t step = 0; step < 6; ++step) {
+    const SamplingRow row{0.6f, -1, 1.f, 11, step};
+    ASSERT_EQ(sample_one(flat, row), race_without_skipping(flat, row)) << "step " << step;
+  }
 }
 
 // Pearson chi-square of counts against probabilities (over tokens with p > 0).
