@@ -268,5 +268,9 @@ int main(int argc, char** argv) {
     cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::Int8MmaLoop<3>, LoopConfig<16, 4, 0>,
                                    LoopConfig<16, 2, 0>>(
         "int8", reps, sms, only_case);
+  if (only_dtype.empty() || only_dtype == "fp8_e4m3")
+    cuda::decode_detail::run_dtype<KvDType::FP8_E4M3>("fp8_e4m3", reps, sms, only_case);
+  if (only_dtype.empty() || only_dtype == "int4")
+    cuda::decode_detail::run_dtype<KvDType::INT4>("int4", reps, sms, only_case);
   return 0;
 }
