@@ -55,7 +55,7 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts,
   while (!engine_->is_finished()) {
     const EngineStats before = engine_->stats();
     const auto t0 = std::chrono::steady_clock::now();
-    for (const RequestOutput& out : engine_->step()) finished += out.finished ? 1 : 0;
+    finished += engine_->advance();
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const EngineStats after = engine_->stats();
     const int64_t prefill = after.prompt_tokens - before.prompt_tokens;

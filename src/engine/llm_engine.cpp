@@ -185,6 +185,22 @@ void LLMEngine::detokenize(Request& r) {
 }
 
 std::vector<RequestOutput> LLMEngine::step() {
+  std::vector<RequestOutput> outputs;
+  for (int64_t id : run_step()) outputs.push_back(output_of(*requests_.at(id)));
+  return outputs;
+}
+
+int32_t LLMEngine::advance() {
+  int32_t finished = 0;
+  for (int64_t id : run_step()) finished += is_done(*requests_.at(id)) ? 1 : 0;
+  return finished;
+}
+
+bool LLMEngine::is_done(const Request& r) const {
+  return r.seq->is_finished() || r.stopped_by_string;
+}
+
+std::vector<int64_t> LLMEngine::run_step() {
   ScheduledBatch batch = scheduler_->schedule();
   if (batch.empty()) return {};
   if (!batch.is_prefill) order_longest_first(batch);
@@ -202,16 +218,13 @@ std::vector<RequestOutput> LLMEngine::step() {
   for (const ScheduledSeq& s : batch.seqs)
     if (s.samples) touched.push_back(s.seq->id);
   scheduler_->postprocess(batch, sampled);
-
-  std::vector<RequestOutput> outputs;
   for (int64_t id : touched) {
     Request& r = *requests_.at(id);
     detokenize(r);
     if (r.stopped_by_string && !r.seq->is_finished())
       scheduler_->finish(id, FinishReason::STOP_STRING);
-    outputs.push_back(output_of(r));
   }
-  return outputs;
+  return touched;
 }
 
 RequestOutput LLMEngine::output_of(const Request& r) const {
@@ -223,7 +236,7 @@ RequestOutput LLMEngine::output_of(const Request& r) const {
   const auto completion = seq.completion_token_ids();
   out.token_ids.assign(completion.begin(), completion.end());
   out.text = r.text;
-  out.finished = seq.is_finished() || r.stopped_by_string;
+  out.finished = is_done(r);
   if (r.stopped_by_string) out.finish_reason = "stop";
   else if (out.finished) out.finish_reason = finish_reason_name(seq.finish_reason);
   return out;

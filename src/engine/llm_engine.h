@@ -22,7 +22,11 @@ class LLMEngine {
   ~LLMEngine();
 
   int64_t add_request(const Prompt& prompt, const SamplingParams& params);
+  // One step; the outputs of every request it advanced (their token ids and text so far).
   std::vector<RequestOutput> step();
+  // One step without building outputs (step() copies each advanced request's prompt and
+  // completion, ~1 MB a step at W1's 256 sequences): how many requests it finished.
+  int32_t advance();
   bool is_finished() const { return scheduler_->is_finished(); }
   void abort_request(int64_t request_id);
   // Output of a request added earlier (finished or not); forgets it once finished and taken.
@@ -43,6 +47,9 @@ class LLMEngine {
  private:
   struct Request;
   void init_kv_cache();
+  // Runs one step; the ids of the requests that sampled a token in it.
+  std::vector<int64_t> run_step();
+  bool is_done(const Request& request) const;
   void detokenize(Request& request);
   RequestOutput output_of(const Request& request) const;
 
