@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine, after scripts/gpu_run.sh built build-gpu: every BENCH.md workload with BF16
-# and INT8 KV side by side (W5 also FP8 and INT4), then the transformers peer and nanovllm back
+# and INT8 KV side by side (W1 and W5 also FP8 and INT4), then the transformers peer and nanovllm back
 # to back on W2 and W4, and a per-op profile of W1 (eager) per KV dtype. JSON and logs go to
 # OUTDIR/results/, packed as OUTDIR/results.tar.
 #   scripts/gpu_bench_all.sh OUTDIR
@@ -21,6 +21,7 @@ run() {
 }
 
 run w1 150 --workload W1 --kv-cache-dtype bf16 int8
+run w1_fp8_int4 90 --workload W1 --kv-cache-dtype fp8_e4m3 int4  # never recorded before 2026-12-07
 run w2 90 --workload W2 --kv-cache-dtype bf16 int8
 run w3 90 --workload W3 --kv-cache-dtype bf16 int8
 run w4 60 --workload W4 --kv-cache-dtype bf16 int8
