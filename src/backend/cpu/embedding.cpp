@@ -1,7 +1,6 @@
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/row_copy.h"
 #include "backend/cpu/tensor_checks.h"
-#include "core/half.h"
 
 namespace nanovllm::cpu {
 
@@ -18,14 +17,10 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor out) {
   for (int64_t t = 0; t < T; ++t)
     NANOVLLM_CHECK(id[t] >= 0 && id[t] < V, "embedding: ids[", t, "] = ", id[t],
                    " is outside the vocabulary [0, ", V, ")");
-  if (table.dtype == DType::BF16) {
-    const uint16_t* rows = table.ptr<uint16_t>();
-    float* o = out.ptr<float>();
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < H; ++h) o[t * H + h] = bf16_to_float(rows[int64_t(id[t]) * H + h]);
-  } else {
+  if (table.dtype == DType::BF16)
+    copy_indexed_rows(table.ptr<uint16_t>(), id, T, H, out.ptr<float>());
+  else
     copy_indexed_rows(table.ptr<float>(), id, T, H, out.ptr<float>());
-  }
 }
 
 }  // namespace nanovllm::cpu

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -97,7 +98,8 @@ struct CudaBackend::State {
   std::vector<cuda::DeviceSamplingRow> host_rows;
   int num_sms = 1;
   std::string device_name;  // cudaDeviceProp::name
-  int32_t decode_min_waves = 0;  // env NANOVLLM_DECODE_MIN_WAVES, else 0: per KV dtype
+  // env NANOVLLM_DECODE_MIN_WAVES, else the KV dtype's (cuda::default_decode_min_waves).
+  std::optional<int32_t> decode_min_waves;
   bool decode_even_splits = true;  // env NANOVLLM_DECODE_EVEN_SPLITS=0: off (for measurement)
   // The fused ops (norm_linear, linear_residual, silu_mul_linear_residual) run as one small-M
   // kernel at <= 8 rows; env NANOVLLM_FUSED_SMALL_M=0: as their composition (for measurement).
@@ -501,9 +503,8 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
                                                resident)
           : cuda::decode_attention_splits(meta.num_seqs, int32_t(Hkv), meta.max_context_len,
                                           resident,
-                                          state_->decode_min_waves > 0
-                                              ? state_->decode_min_waves
-                                              : cuda::default_decode_min_waves(kv.dtype));
+                                          state_->decode_min_waves.value_or(
+                                              cuda::default_decode_min_waves(kv.dtype)));
   state_->split_workspace.reserve(
       cuda::decode_attention_workspace_floats(meta.num_seqs, Hq, int32_t(D), splits),
       splits > 1 ? int64_t(meta.num_seqs) * Hkv : 0, state_->capturing, state_->stream);
