@@ -32,7 +32,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/decode_attention_common.cuh"
-#include "backend/cuda/decode_attention_int8_mma.cuh"
+#include "backend/cuda/decode_attention_mma.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/kv_codec.cuh"
@@ -62,12 +62,13 @@ template <KvDType KV, int MAXG>
 using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
                                (KV == KvDType::BF16 || KV == KvDType::F16) ? 2 : 4, 0>;
 
-// The kernel each bucket runs: INT8 under 16-bit activations on tensor cores
-// (decode_attention_int8_mma.cuh; measured in tools/decode_attention_bench against the CUDA-core
+// The kernel each bucket runs: INT8 and FP8 under 16-bit activations on tensor cores
+// (decode_attention_mma.cuh; measured in tools/decode_attention_bench against the CUDA-core
 // loop), everything else (F32 models: exact FP32 math) on the CUDA-core loop.
 template <class T, KvDType KV, int MAXG>
-using ProductionLoop = std::conditional_t<KV == KvDType::INT8 && !std::is_same_v<T, float>,
-                                          Int8MmaLoop<4>, DefaultLoop<KV, MAXG>>;
+using ProductionLoop =
+    std::conditional_t<(KV == KvDType::INT8 || KV == KvDType::FP8_E4M3) && !std::is_same_v<T, float>,
+                       MmaLoop<4>, DefaultLoop<KV, MAXG>>;
 
 // Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
 // TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.
@@ -313,8 +314,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 // The kernel function of a bucket and loop.
 template <class T, KvDType KV, int D, int MAXG, class Loop>
 constexpr auto kernel_of() {
-  if constexpr (is_int8_mma_loop<Loop>)
-    return decode_attention_int8_mma_kernel<T, D, MAXG, Loop>;
+  if constexpr (is_mma_loop<Loop>)
+    return decode_attention_mma_kernel<T, KV, D, MAXG, Loop>;
   else
     return decode_attention_kernel<T, KV, D, MAXG, Loop>;
 }
@@ -322,7 +323,7 @@ constexpr auto kernel_of() {
 template <class T, KvDType KV, int D, int MAXG, class Loop = ProductionLoop<T, KV, MAXG>>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                   DecodeArgs a, Tensor out, const Stream& stream) {
-  if constexpr (is_int8_mma_loop<Loop>)
+  if constexpr (is_mma_loop<Loop>)
     a.split_align = Loop::STEP;
   else
     a.split_align = RowShape<KV, D, Loop>::STEP;

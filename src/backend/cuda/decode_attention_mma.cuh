@@ -1,6 +1,6 @@
 #pragma once
-// Decode attention over an INT8 cache on tensor cores, for 16-bit activations (F32 models keep
-// the CUDA-core kernel's FP32 math): head_dim 64 or 128, G = Hq / Hkv <= 8.
+// Decode attention over an INT8 or FP8 E4M3 cache on tensor cores, for 16-bit activations (F32
+// models keep the CUDA-core kernel's FP32 math): head_dim 64 or 128, G = Hq / Hkv <= 8.
 //
 // Why: the CUDA-core loop (decode_attention.cuh) spends G FMAs, a byte permute and an FADD on
 // every V element and G x 2 dp4a plus shuffles on every K word; ncu finds it issue-bound at ~3.2
@@ -16,6 +16,11 @@
 //   1152 x sum(P) this adds is accumulated by one more mma (ones x P^T) and subtracted at the
 //   end. P is p x v_scale x 2^e in FP16, 2^e fixed per warp from its first token's v_scale so
 //   that P stays in FP16's normal range whatever the model's V magnitudes.
+// FP8 E4M3 takes the same fragments with FP16 in place of the integer tricks: every E4M3 value is
+// an FP16 value, so one cvt.f16x2.e4m3x2 per pair converts K and V exactly; S^T = K q^T is
+// m16n8k16 f16 x f16 -> f32 with q x softmax scale in FP16 (finer than the BF16 q itself), one
+// k-step per K word (its two pairs are the k slots 2c, 2c + 1 and 2c + 8, 2c + 9), and V needs
+// no bias.
 //
 // Fragment layouts (PTX mma, lane = 4 g + c). The head dimension is permuted so that each lane
 // reads contiguous bytes. In S^T, rows are the tokens g and g + 8, k-step j's fragment words
@@ -34,6 +39,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/decode_attention_common.cuh"
 #include "backend/cuda/launch.cuh"
+#include "core/kv_quant.h"
 #include "core/paged_kv.h"
 
 namespace nanovllm::cuda::decode_detail {
@@ -41,15 +47,15 @@ namespace nanovllm::cuda::decode_detail {
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
 // register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
 template <int MIN_CTAS_>
-struct Int8MmaLoop {
+struct MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
   static constexpr int STEP = kWarps * WARP_TOKENS;  // tokens per CTA iteration
   static constexpr int MIN_CTAS = MIN_CTAS_;
 };
 template <class Loop>
-constexpr bool is_int8_mma_loop = false;
+constexpr bool is_mma_loop = false;
 template <int N>
-constexpr bool is_int8_mma_loop<Int8MmaLoop<N>> = true;
+constexpr bool is_mma_loop<MmaLoop<N>> = true;
 
 // c += A x B, int8 operands (m16n8k32), s32 accumulation.
 __device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -85,6 +91,25 @@ __device__ __forceinline__ uint32_t int8_pair_biased_half2(uint32_t x, uint32_t 
   uint32_t out;
   asm("lop3.b32 %0, %1, %2, %3, 0x6a;" : "=r"(out) : "r"(picked), "n"(0x00ff00ff), "r"(bias));
   return out;  // 0x6a: (a & b) ^ c
+}
+
+// The four E4M3 bytes of w as two FP16 pairs: bytes 0, 1 in lo, bytes 2, 3 in hi (the lower byte
+// in the lower half); exact. sm_89+ converts a pair in one instruction that reads either half of
+// w (no shift); older GPUs decode each byte.
+__device__ __forceinline__ void e4m3x4_to_half2x2(uint32_t w, uint32_t& lo, uint32_t& hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n"
+      " cvt.rn.f16x2.e4m3x2 %1, h;\n}"
+      : "=r"(lo), "=r"(hi)
+      : "r"(w));
+#else
+  auto pair = [](uint32_t b) {
+    const __half2 h = __floats2half2_rn(fp8_e4m3_decode(uint8_t(b)), fp8_e4m3_decode(uint8_t(b >> 8)));
+    return *reinterpret_cast<const uint32_t*>(&h);
+  };
+  lo = pair(w);
+  hi = pair(w >> 16);
+#endif
 }
 
 // 2^x by the SFU alone (ex2.approx.ftz): exp2f adds a range test and two predicated multiplies
@@ -123,11 +148,13 @@ __device__ __forceinline__ void load_words(const char* p, uint32_t (&w)[WORDS]) 
 
 // grid (Hkv, S, B), block kThreads (4 warps, each its own 16-token slices of the CTA's range).
 // q, out: [B, Hq, D] of T (16-bit).
-template <class T, int D, int MAXG, class Loop>
+template <class T, KvDType KV, int D, int MAXG, class Loop>
 __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
-    decode_attention_int8_mma_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
-                                     T* __restrict__ out) {
+    decode_attention_mma_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
+                                T* __restrict__ out) {
   start_after_previous_kernel();
+  constexpr bool kFp8 = KV == KvDType::FP8_E4M3;
+  static_assert(KV == KvDType::INT8 || kFp8, "one-byte caches");
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
   static_assert(MAXG <= 8, "query heads are the mma's 8 columns");
   constexpr int KW = D / 16;  // K words per lane and token (bytes [c D/4, (c+1) D/4))
@@ -147,16 +174,19 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   const int g = lane >> 2, c = lane & 3;
   const int G = a.group;
 
-  // ---- q x softmax scale in two int8 levels, dims [c D/4, (c+1) D/4) ----
-  // kPacked (G <= 4): the B columns (lane g) are head g & 3's high level for g < 4 and its low
-  // level for g >= 4, so one mma chain gives both levels (S^T columns 2c, 2c + 1 of lanes c < 2
-  // hold the high level of heads 2c, 2c + 1, lanes c + 2 their low level). Otherwise lane g holds
-  // head g's two levels and each k-step is two mma.
-  constexpr bool kPacked = MAXG <= 4;
+  // ---- q x softmax scale (log2 units), dims [c D/4, (c+1) D/4) ----
+  // INT8: two int8 levels. kPacked (G <= 4): the B columns (lane g) are head g & 3's high level
+  // for g < 4 and its low level for g >= 4, so one mma chain gives both levels (S^T columns 2c,
+  // 2c + 1 of lanes c < 2 hold the high level of heads 2c, 2c + 1, lanes c + 2 their low level).
+  // Otherwise lane g holds head g's two levels and each k-step is two mma.
+  // FP8: lane g holds head g as FP16 pairs (qhi, D / 8 words).
+  constexpr bool kPacked = !kFp8 && MAXG <= 4;
+  constexpr int QW = kFp8 ? D / 8 : KW;
   const int qh = kPacked ? (g & 3) : g;  // the head of this lane's q
-  uint32_t qhi[KW], qlo[kPacked ? 1 : KW];
-  float qscale_e[2];  // score = qscale x (254 hi.k + lo.k) x k_scale, for heads 2c, 2c + 1
+  uint32_t qhi[QW], qlo[(kPacked || kFp8) ? 1 : KW];
+  float qscale_e[2] = {1.f, 1.f};  // INT8: score = qscale x (254 hi.k + lo.k) x k_scale, heads 2c, 2c + 1
   {
+    constexpr float kLog2e = 1.4426950408889634f;
     float qf[D / 4];
     float amax = 0.f;
 #pragma unroll
@@ -164,23 +194,27 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       qf[i] = qh < G ? to_f(q[(q_row + qh) * D + c * (D / 4) + i]) * a.scale : 0.f;
       amax = fmaxf(amax, fabsf(qf[i]));
     }
-    amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
-    amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
-    uint32_t hi[KW], lo[KW];
-    // scores in log2 units
-    const float qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * 1.4426950408889634f;
+    if constexpr (kFp8) {
 #pragma unroll
-    for (int w = 0; w < KW; ++w) {
-      if constexpr (kPacked) {
-        qhi[w] = g < 4 ? hi[w] : lo[w];
-      } else {
-        qhi[w] = hi[w];
-        qlo[w] = lo[w];
+      for (int w = 0; w < QW; ++w) qhi[w] = pack_half2(qf[2 * w] * kLog2e, qf[2 * w + 1] * kLog2e);
+    } else {
+      amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
+      amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
+      uint32_t hi[KW], lo[KW];
+      const float qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * kLog2e;
+#pragma unroll
+      for (int w = 0; w < KW; ++w) {
+        if constexpr (kPacked) {
+          qhi[w] = g < 4 ? hi[w] : lo[w];
+        } else {
+          qhi[w] = hi[w];
+          qlo[w] = lo[w];
+        }
       }
+      const int ch = kPacked ? (c & 1) : c;  // lanes c and c + 2 share heads when packed
+      qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * ch));
+      qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * ch + 1));
     }
-    const int ch = kPacked ? (c & 1) : c;  // lanes c and c + 2 share heads when packed
-    qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * ch));
-    qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * ch + 1));
   }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
@@ -275,36 +309,51 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       vmul = ldexpf(1.f, -e);
     }
 
-    // ---- S^T = K q^T: tokens g, g + 8 (rows) x heads 2c, 2c + 1, both q levels ----
-    int score[4];  // 254 hi + lo of [token g, g + 8][head 2c, 2c + 1]
-    if constexpr (kPacked) {
-      int s[4] = {0, 0, 0, 0};
+    // ---- S^T = K q^T: tokens g, g + 8 (rows) x heads 2c, 2c + 1 ----
+    float x[2][2];  // [token g, g + 8][head 2c, 2c + 1], log2 units
+    if constexpr (kFp8) {
+      float s[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-      for (int j = 0; j < D / 32; ++j)
-        mma_s8(s, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int other = __shfl_xor_sync(kAll, s[k], 2);  // the other level, lane c ^ 2
-        score[k] = c < 2 ? s[k] * 254 + other : other * 254 + s[k];
+      for (int j = 0; j < KW; ++j) {
+        uint32_t k0[2], k1[2];  // tokens g, g + 8: dims 4j, 4j + 1 and 4j + 2, 4j + 3 of the lane's
+        e4m3x4_to_half2x2(kw[0][j], k0[0], k0[1]);
+        e4m3x4_to_half2x2(kw[1][j], k1[0], k1[1]);
+        mma_f16(s, k0[0], k1[0], k0[1], k1[1], qhi[2 * j], qhi[2 * j + 1]);
       }
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) x[i][e] = valid[i] ? s[2 * i + e] * ks[i] : -INFINITY;
     } else {
-      int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
+      int score[4];  // 254 hi + lo of [token g, g + 8][head 2c, 2c + 1]
+      if constexpr (kPacked) {
+        int s[4] = {0, 0, 0, 0};
 #pragma unroll
-      for (int j = 0; j < D / 32; ++j) {
-        mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
-        mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
+        for (int j = 0; j < D / 32; ++j)
+          mma_s8(s, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const int other = __shfl_xor_sync(kAll, s[k], 2);  // the other level, lane c ^ 2
+          score[k] = c < 2 ? s[k] * 254 + other : other * 254 + s[k];
+        }
+      } else {
+        int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int j = 0; j < D / 32; ++j) {
+          mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+          mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
+        }
+#pragma unroll
+        for (int k = 0; k < 4; ++k) score[k] = shi[k] * 254 + slo[k];
       }
 #pragma unroll
-      for (int k = 0; k < 4; ++k) score[k] = shi[k] * 254 + slo[k];
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          x[i][e] = valid[i] ? float(score[2 * i + e]) * (qscale_e[e] * ks[i]) : -INFINITY;
     }
 
     // ---- online softmax of heads 2c, 2c + 1 over the 16 tokens (8 lanes share each) ----
-    float x[2][2];  // [token g, g + 8][head 2c, 2c + 1]
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-      for (int e = 0; e < 2; ++e)
-        x[i][e] = valid[i] ? float(score[2 * i + e]) * (qscale_e[e] * ks[i]) : -INFINITY;
     float mx[2];
 #pragma unroll
     for (int e = 0; e < 2; ++e) mx[e] = fmaxf(x[0][e], x[1][e]);
@@ -347,17 +396,28 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     const uint32_t t_odd = g < G ? ((g & 1) ? from1_h1 : from1_h0) : 0u;   // 2c + 1, 2c + 9
     const uint32_t pb0 = __byte_perm(t_even, t_odd, 0x5410u);  // tokens 2c, 2c + 1
     const uint32_t pb1 = __byte_perm(t_even, t_odd, 0x7632u);  // tokens 2c + 8, 2c + 9
-    constexpr uint32_t kOnes = 0x3C003C00u;
-    mma_f16(bias, kOnes, kOnes, kOnes, kOnes, pb0, pb1);
+    if constexpr (!kFp8) {
+      constexpr uint32_t kOnes = 0x3C003C00u;
+      mma_f16(bias, kOnes, kOnes, kOnes, kOnes, pb0, pb1);
+    }
 
     // ---- O^T += V^T P^T: m-tile t is bytes 2t (row g) and 2t + 1 (row g + 8) of the V rows ----
 #pragma unroll
     for (int t = 0; t < MT; ++t) {
       const int w = (2 * t) / 4, b = (2 * t) % 4;
-      mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b, v_bias),
-              int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1, v_bias),
-              int8_pair_biased_half2(vw[2][w], vw[3][w], b, v_bias),
-              int8_pair_biased_half2(vw[2][w], vw[3][w], b + 1, v_bias), pb0, pb1);
+      if constexpr (kFp8) {
+        // [x.b, y.b, x.(b+1), y.(b+1)] of tokens 2c, 2c + 1 and of 2c + 8, 2c + 9
+        const uint32_t sel = uint32_t(b | ((4 + b) << 4) | ((b + 1) << 8) | ((5 + b) << 12));
+        uint32_t a[4];
+        e4m3x4_to_half2x2(__byte_perm(vw[0][w], vw[1][w], sel), a[0], a[1]);
+        e4m3x4_to_half2x2(__byte_perm(vw[2][w], vw[3][w], sel), a[2], a[3]);
+        mma_f16(acc[t], a[0], a[1], a[2], a[3], pb0, pb1);
+      } else {
+        mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b, v_bias),
+                int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1, v_bias),
+                int8_pair_biased_half2(vw[2][w], vw[3][w], b, v_bias),
+                int8_pair_biased_half2(vw[2][w], vw[3][w], b + 1, v_bias), pb0, pb1);
+      }
     }
   };
 
