@@ -1,5 +1,8 @@
 #include "backend/cuda/lt_matmul.h"
 
+#include <cstdio>
+#include <vector>
+
 #include "backend/cuda/cuda_check.h"
 
 namespace nanovllm::cuda {
@@ -16,7 +19,8 @@ cudaDataType_t cuda_type(DType t) {
 
 }  // namespace
 
-LtMatmul::LtMatmul(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
+LtMatmul::LtMatmul(size_t workspace_bytes, bool tune, bool log_tuning)
+    : workspace_bytes_(workspace_bytes), tune_(tune), log_tuning_(log_tuning) {
   check_cublas(cublasLtCreate(&handle_), "linear: cublasLtCreate");
   check_cuda(cudaMalloc(&workspace_, workspace_bytes_), "linear: allocating the cuBLASLt workspace");
 }
@@ -34,7 +38,10 @@ LtMatmul::~LtMatmul() {
 
 // Row-major out[T, N] is column-major out^T [N, T] = w^T x^T: (column-major) A = w seen as
 // [K, N] transposed, B = x seen as [K, T], C = out seen as [N, T].
-const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType in, DType out) {
+const LtMatmul::Plan& LtMatmul::plan_for(const Tensor& x, const Tensor& w, const Tensor& y,
+                                         cudaStream_t stream, bool accumulate) {
+  const int64_t T = x.dim(0), K = x.dim(1), N = w.dim(0);
+  const DType in = x.dtype, out = y.dtype;
   const Key key{T, N, K, int(in), int(out)};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
@@ -57,10 +64,13 @@ const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType 
   check_cublas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                     &workspace_bytes_, sizeof(workspace_bytes_)),
                "linear: workspace preference");
-  cublasLtMatmulHeuristicResult_t result{};
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check_cuda(cudaStreamIsCapturing(stream, &capturing), "linear: capture status");
+  const bool tune = tune_ && T <= kTuneMaxRows && capturing == cudaStreamCaptureStatusNone;
+  cublasLtMatmulHeuristicResult_t results[kTuneCandidates]{};
   int found = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
+      handle_, p.desc, p.a, p.b, p.c, p.c, pref, tune ? kTuneCandidates : 1, results, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
     cublasLtMatrixLayoutDestroy(p.a);
@@ -70,14 +80,73 @@ const LtMatmul::Plan& LtMatmul::plan_for(int64_t T, int64_t N, int64_t K, DType 
     throw_error("linear: cuBLASLt has no algorithm for x [", T, ", ", K, "] ", dtype_name(in),
                 " . w [", N, ", ", K, "]^T -> ", dtype_name(out), " (status ", int(st), ")");
   }
-  p.algo = result.algo;
+  p.algo = found > 1 ? fastest(p, results, found, x, w, y, stream, accumulate) : results[0].algo;
   return plans_.emplace(key, p).first->second;
+}
+
+cublasLtMatmulAlgo_t LtMatmul::fastest(const Plan& p,
+                                       const cublasLtMatmulHeuristicResult_t* candidates, int n,
+                                       const Tensor& x, const Tensor& w, const Tensor& out,
+                                       cudaStream_t stream, bool accumulate) {
+  constexpr int kReps = 10;
+  // A candidate replaces the heuristic's first only when clearly faster: timing noise alone
+  // must not change the algorithm (and with it the last bits of the results).
+  constexpr float kMargin = 0.97f;
+  void* scratch = nullptr;
+  check_cuda(cudaMalloc(&scratch, out.nbytes()), "linear: tuning scratch");
+  cudaEvent_t start = nullptr, stop = nullptr;
+  check_cuda(cudaEventCreate(&start), "linear: tuning event");
+  check_cuda(cudaEventCreate(&stop), "linear: tuning event");
+  const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
+    return cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, scratch, p.c,
+                          scratch, p.c, &algo, workspace_, workspace_bytes_, stream);
+  };
+  // Each candidate's kReps calls are captured as one graph and timed as one replay: eager calls
+  // of a few microseconds would time the host's launch rate, not the kernels.
+  auto time_us = [&](const cublasLtMatmulAlgo_t& algo) -> float {
+    if (launch(algo) != CUBLAS_STATUS_SUCCESS) return -1.f;
+    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "linear: tuning");
+    bool ok = true;
+    for (int r = 0; r < kReps && ok; ++r) ok = launch(algo) == CUBLAS_STATUS_SUCCESS;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+    cudaGraphExec_t exec = nullptr;
+    ok = ok && ended == cudaSuccess && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+    float ms = -1.f;
+    if (ok) {
+      check_cuda(cudaGraphLaunch(exec, stream), "linear: tuning");  // warm
+      check_cuda(cudaEventRecord(start, stream), "linear: tuning");
+      check_cuda(cudaGraphLaunch(exec, stream), "linear: tuning");
+      check_cuda(cudaEventRecord(stop, stream), "linear: tuning");
+      check_cuda(cudaEventSynchronize(stop), "linear: tuning");
+      check_cuda(cudaEventElapsedTime(&ms, start, stop), "linear: tuning");
+    }
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();  // a failed capture or instantiation leaves no sticky error
+    return ms < 0.f ? -1.f : 1e3f * ms / kReps;
+  };
+  std::vector<float> us(size_t(n), -1.f);  // -1: the candidate failed
+  for (int i = 0; i < n; ++i)
+    if (candidates[i].state == CUBLAS_STATUS_SUCCESS) us[size_t(i)] = time_us(candidates[i].algo);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(scratch);
+  int best = -1;
+  for (int i = 0; i < n; ++i)
+    if (us[size_t(i)] > 0.f && (best < 0 || us[size_t(i)] < kMargin * us[size_t(best)])) best = i;
+  if (best < 0) best = 0;  // none ran: the call itself reports cuBLASLt's error
+  if (log_tuning_)
+    std::fprintf(stderr, "[nanovllm] linear x [%lld, %lld] . w [%lld, %lld]^T: heuristic's first %.2f us, "
+                 "chosen #%d %.2f us (%d candidates)\n", (long long)x.dim(0), (long long)x.dim(1),
+                 (long long)w.dim(0), (long long)w.dim(1), double(us[0]), best, double(us[size_t(best)]), n);
+  return candidates[best].algo;
 }
 
 void LtMatmul::run(const Tensor& x, const Tensor& w, Tensor out, cudaStream_t stream,
                    bool accumulate) {
-  const int64_t T = x.dim(0), K = x.dim(1), N = w.dim(0);
-  const Plan& p = plan_for(T, N, K, x.dtype, out.dtype);
+  const Plan& p = plan_for(x, w, out, stream, accumulate);
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
   check_cublas(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data,
                               p.c, out.data, p.c, &p.algo, workspace_, workspace_bytes_, stream),
