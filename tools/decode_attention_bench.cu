@@ -272,6 +272,6 @@ int main(int argc, char** argv) {
     cuda::decode_detail::run_dtype<KvDType::FP8_E4M3, LoopConfig<16, 4, 0>>("fp8_e4m3", reps, sms,
                                                                           only_case);
   if (only_dtype.empty() || only_dtype == "int4")
-    cuda::decode_detail::run_dtype<KvDType::INT4>("int4", reps, sms, only_case);
+    cuda::decode_detail::run_dtype<KvDType::INT4, LoopConfig<32, 4, 0>>("int4", reps, sms, only_case);
   return 0;
 }

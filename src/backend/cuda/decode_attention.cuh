@@ -62,13 +62,12 @@ template <KvDType KV, int MAXG>
 using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
                                (KV == KvDType::BF16 || KV == KvDType::F16) ? 2 : 4, 0>;
 
-// The kernel each bucket runs: INT8 and FP8 under 16-bit activations on tensor cores
+// The kernel each bucket runs: the quantized caches under 16-bit activations on tensor cores
 // (decode_attention_mma.cuh; measured in tools/decode_attention_bench against the CUDA-core
-// loop), everything else (F32 models: exact FP32 math) on the CUDA-core loop.
+// loop), everything else (16-bit caches; F32 models: exact FP32 math) on the CUDA-core loop.
 template <class T, KvDType KV, int MAXG>
-using ProductionLoop =
-    std::conditional_t<(KV == KvDType::INT8 || KV == KvDType::FP8_E4M3) && !std::is_same_v<T, float>,
-                       MmaLoop<4>, DefaultLoop<KV, MAXG>>;
+using ProductionLoop = std::conditional_t<kv_is_quantized(KV) && !std::is_same_v<T, float>,
+                                          MmaLoop<4>, DefaultLoop<KV, MAXG>>;
 
 // Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
 // TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.

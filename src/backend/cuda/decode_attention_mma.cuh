@@ -1,6 +1,6 @@
 #pragma once
-// Decode attention over an INT8 or FP8 E4M3 cache on tensor cores, for 16-bit activations (F32
-// models keep the CUDA-core kernel's FP32 math): head_dim 64 or 128, G = Hq / Hkv <= 8.
+// Decode attention over an INT8, FP8 E4M3 or INT4 cache on tensor cores, for 16-bit activations
+// (F32 models keep the CUDA-core kernel's FP32 math): head_dim 64 or 128, G = Hq / Hkv <= 8.
 //
 // Why: the CUDA-core loop (decode_attention.cuh) spends G FMAs, a byte permute and an FADD on
 // every V element and G x 2 dp4a plus shuffles on every K word; ncu finds it issue-bound at ~3.2
@@ -21,6 +21,11 @@
 // m16n8k16 f16 x f16 -> f32 with q x softmax scale in FP16 (finer than the BF16 q itself), one
 // k-step per K word (its two pairs are the k slots 2c, 2c + 1 and 2c + 8, 2c + 9), and V needs
 // no bias.
+// INT4 takes the INT8 path after two LOP3s a word: a word's low nibbles (its even elements) x 16
+// and its high nibbles (odd elements) x 16 become two int8 words, q's levels are built in that
+// element order, and 1/16 joins q's scale. Its V pairs (2t, 2t + 1) share byte t: the low
+// nibbles become 1032 + v (0x64xx with xx = v ^ 8), the high ones 1152 + 16 v (xx = (v ^ 8) << 4),
+// each with its own bias and the high rows divided by 16 at the end.
 //
 // Fragment layouts (PTX mma, lane = 4 g + c). The head dimension is permuted so that each lane
 // reads contiguous bytes. In S^T, rows are the tokens g and g + 8, k-step j's fragment words
@@ -75,9 +80,11 @@ __device__ __forceinline__ void mma_f16(float (&c)[4], uint32_t a0, uint32_t a1,
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// The word 0x64806480, opaque to the compiler (see int8_pair_biased_half2); `zero` is any
-// runtime value that is 0.
-__device__ __forceinline__ uint32_t biased_half2_word(uint32_t zero) { return 0x64806480u | zero; }
+// The word 0x64806480 (or another), opaque to the compiler (see int8_pair_biased_half2); `zero`
+// is any runtime value that is 0.
+__device__ __forceinline__ uint32_t biased_half2_word(uint32_t zero, uint32_t word = 0x64806480u) {
+  return word | zero;
+}
 
 // Byte b of x and byte b of y (INT8 values v) as the FP16 pair (1152 + v_x, 1152 + v_y): one
 // byte permute to [x.b, -, y.b, -] and one LOP3 that clears the high bytes, sets them to 0x64 and
@@ -112,6 +119,18 @@ __device__ __forceinline__ void e4m3x4_to_half2x2(uint32_t w, uint32_t& lo, uint
 #endif
 }
 
+// Nibble field MASK (0x000f000f: low, 0x00f000f0: high) of byte b of x and of y as the FP16
+// pair 0x64 | (field ^ bias's low byte): one byte permute and one LOP3 (bias a runtime value, see
+// int8_pair_biased_half2).
+template <uint32_t MASK>
+__device__ __forceinline__ uint32_t int4_pair_biased_half2(uint32_t x, uint32_t y, int b,
+                                                           uint32_t bias) {
+  const uint32_t picked = __byte_perm(x, y, uint32_t(b | ((4 + b) << 8)));
+  uint32_t out;
+  asm("lop3.b32 %0, %1, %2, %3, 0x6a;" : "=r"(out) : "r"(picked), "n"(MASK), "r"(bias));
+  return out;
+}
+
 // 2^x by the SFU alone (ex2.approx.ftz): exp2f adds a range test and two predicated multiplies
 // per call to keep results below 2^-126 as denormals, which P (in FP16) and the rescale factor
 // cannot use anyway; -inf gives 0.
@@ -130,8 +149,9 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
 // (r+1) D/8)) as 16-byte (or 8-byte) loads.
 template <int WORDS>
 __device__ __forceinline__ void load_words(const char* p, uint32_t (&w)[WORDS]) {
-  static_assert(WORDS % 2 == 0, "8-byte granularity");
-  if constexpr (WORDS % 4 == 0) {
+  if constexpr (WORDS == 1) {
+    w[0] = __ldcs(reinterpret_cast<const uint32_t*>(p));
+  } else if constexpr (WORDS % 4 == 0) {
 #pragma unroll
     for (int i = 0; i < WORDS / 4; ++i) {
       const uint4 u = __ldcs(reinterpret_cast<const uint4*>(p) + i);
@@ -153,12 +173,15 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     decode_attention_mma_kernel(const T* __restrict__ q, PagedKvLayer kv, DecodeArgs a,
                                 T* __restrict__ out) {
   start_after_previous_kernel();
-  constexpr bool kFp8 = KV == KvDType::FP8_E4M3;
-  static_assert(KV == KvDType::INT8 || kFp8, "one-byte caches");
+  constexpr bool kFp8 = KV == KvDType::FP8_E4M3, kInt4 = KV == KvDType::INT4;
+  static_assert(KV == KvDType::INT8 || kFp8 || kInt4, "INT8, FP8 E4M3 or INT4 caches");
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
   static_assert(MAXG <= 8, "query heads are the mma's 8 columns");
-  constexpr int KW = D / 16;  // K words per lane and token (bytes [c D/4, (c+1) D/4))
-  constexpr int VB = D / 8;   // V bytes per lane and token (bytes [g D/8, (g+1) D/8))
+  constexpr int HB = kInt4 ? D / 2 : D;     // bytes of a (token, head) row
+  constexpr int KW = D / 16;                // K words per lane and token (dims [c D/4, (c+1) D/4)), INT4 unpacked
+  constexpr int KLW = kInt4 ? D / 32 : KW;  // of them loaded (INT4: 8 dims a word)
+  constexpr int VD = D / 8;                 // V dims per lane (dims [g D/8, (g+1) D/8))
+  constexpr int VLW = kInt4 ? D / 64 : D / 32;  // V words per lane and token
   constexpr int MT = D / 16;  // m-tiles of O^T
   constexpr int WT = Loop::WARP_TOKENS;
   constexpr uint32_t kAll = 0xffffffffu;
@@ -187,11 +210,13 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   float qscale_e[2] = {1.f, 1.f};  // INT8: score = qscale x (254 hi.k + lo.k) x k_scale, heads 2c, 2c + 1
   {
     constexpr float kLog2e = 1.4426950408889634f;
-    float qf[D / 4];
+    float qf[D / 4];  // in the order of the lane's K bytes (INT4: as unpacked)
     float amax = 0.f;
 #pragma unroll
     for (int i = 0; i < D / 4; ++i) {
-      qf[i] = qh < G ? to_f(q[(q_row + qh) * D + c * (D / 4) + i]) * a.scale : 0.f;
+      // INT4's unpacked word 2m holds elements 8m + {0, 2, 4, 6}, word 2m + 1 8m + {1, 3, 5, 7}
+      const int dim = kInt4 ? 8 * (i / 8) + 2 * (i % 4) + (i / 4) % 2 : i;
+      qf[i] = qh < G ? to_f(q[(q_row + qh) * D + c * (D / 4) + dim]) * a.scale : 0.f;
       amax = fmaxf(amax, fabsf(qf[i]));
     }
     if constexpr (kFp8) {
@@ -201,7 +226,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
       amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
       uint32_t hi[KW], lo[KW];
-      const float qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * kLog2e;
+      const float qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * (kInt4 ? kLog2e / 16.f : kLog2e);
 #pragma unroll
       for (int w = 0; w < KW; ++w) {
         if constexpr (kPacked) {
@@ -219,7 +244,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
   const int hkv = kv.num_kv_heads;
-  const int64_t stride = int64_t(hkv) * D;  // bytes per slot
+  const int64_t stride = int64_t(hkv) * HB;  // bytes per slot
   const int bs = kv.block_size;
   const int vtok[4] = {2 * c, 2 * c + 1, 2 * c + 8, 2 * c + 9};  // this lane's V tokens
   // Loop-invariant offsets of this lane's data from the first slot of a warp iteration's 16
@@ -227,7 +252,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   // tokens, scale elements of tokens g, g + 8. Unsigned 32-bit (16 slots of a few KB), so an
   // address is one 64-bit row pointer plus a zero-extended register, with the cache bases kept
   // in uniform registers; one register each under the 128-register budget.
-  const uint32_t k_lane = uint32_t(kv_head * D + c * (D / 4)), v_lane = uint32_t(kv_head * D + g * VB);
+  const uint32_t k_lane = uint32_t(kv_head * HB + c * 4 * KLW), v_lane = uint32_t(kv_head * HB + g * 4 * VLW);
   const uint32_t k_off[2] = {k_lane + uint32_t(g * stride), k_lane + uint32_t((g + 8) * stride)};
   const uint32_t v_off[4] = {v_lane + uint32_t(vtok[0] * stride), v_lane + uint32_t(vtok[1] * stride),
                              v_lane + uint32_t(vtok[2] * stride), v_lane + uint32_t(vtok[3] * stride)};
@@ -239,7 +264,9 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   // P^T of head g for tokens 2c, 2c + 8 lives in lane 4 (2c) + g / 2, for 2c + 1, 2c + 9 in the
   // next row's lane; which of that lane's two heads: g & 1.
   const int p_src0 = 4 * (2 * c) + g / 2, p_src1 = p_src0 + 4;
-  const uint32_t v_bias = biased_half2_word(uint32_t(G) >> 31);  // G > 0: the shift gives 0
+  const uint32_t zero = uint32_t(G) >> 31;  // G > 0: the shift gives 0
+  const uint32_t v_bias = biased_half2_word(zero);                 // INT8, INT4's high nibbles
+  const uint32_t v_bias_lo = biased_half2_word(zero, 0x64086408u);  // INT4's low nibbles
 
   float acc[MT][4];  // O^T [dims g D/8 + 2t, +1][heads 2c, 2c + 1], x 2^e, biased by 1152 sum(P)
   float bias[4] = {0.f, 0.f, 0.f, 0.f};  // sum(P) of heads 2c, 2c + 1 (c0/c2, c1/c3)
@@ -254,8 +281,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   // FULL takes the cache block id of t0 (looked up an iteration ahead).
   auto iteration = [&](auto full, int t0, int32_t block_id) {
     constexpr bool FULL = decltype(full)::value;
-    uint32_t kw[2][KW];          // tokens g, g + 8
-    uint32_t vw[4][VB / 4];      // tokens vtok
+    uint32_t kw[2][KLW];         // tokens g, g + 8, as loaded
+    uint32_t vw[4][VLW];         // tokens vtok
     float ks[2], vs[2];          // scales of tokens g, g + 8
     bool valid[2];
     if constexpr (FULL) {
@@ -270,24 +297,24 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       const uint32_t sp = slot0 * uint32_t(hkv);
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        load_words<KW>(krow + k_off[i], kw[i]);
+        load_words<KLW>(krow + k_off[i], kw[i]);
         ks[i] = __ldcs(kv.k_scale + (sp + s_off[i]));
         vs[i] = __ldcs(kv.v_scale + (sp + s_off[i]));
         valid[i] = true;
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i) load_words<VB / 4>(vrow + v_off[i], vw[i]);
+      for (int i = 0; i < 4; ++i) load_words<VLW>(vrow + v_off[i], vw[i]);
     } else {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int pos = t0 + g + 8 * i;
         valid[i] = pos < end;
 #pragma unroll
-        for (int w = 0; w < KW; ++w) kw[i][w] = 0u;
+        for (int w = 0; w < KLW; ++w) kw[i][w] = 0u;
         ks[i] = vs[i] = 0.f;
         if (valid[i]) {
           const int64_t sl = slot_of(a, table, pos);
-          load_words<KW>(kbase + sl * stride, kw[i]);
+          load_words<KLW>(kbase + sl * stride, kw[i]);
           ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
           vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
         }
@@ -296,8 +323,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       for (int i = 0; i < 4; ++i) {
         const int pos = t0 + vtok[i];
 #pragma unroll
-        for (int w = 0; w < VB / 4; ++w) vw[i][w] = 0u;
-        if (pos < end) load_words<VB / 4>(vbase + slot_of(a, table, pos) * stride, vw[i]);
+        for (int w = 0; w < VLW; ++w) vw[i][w] = 0u;
+        if (pos < end) load_words<VLW>(vbase + slot_of(a, table, pos) * stride, vw[i]);
       }
     }
     // P x 2^e stays in FP16's normal range: e from the v_scale of the warp's first token (lane
@@ -325,12 +352,24 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 #pragma unroll
         for (int e = 0; e < 2; ++e) x[i][e] = valid[i] ? s[2 * i + e] * ks[i] : -INFINITY;
     } else {
+      uint32_t k8[2][KW];  // int8 words of tokens g, g + 8 (INT4: unpacked, x 16)
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int w = 0; w < KLW; ++w) {
+          if constexpr (kInt4) {
+            k8[i][2 * w] = (kw[i][w] << 4) & 0xf0f0f0f0u;  // even elements
+            k8[i][2 * w + 1] = kw[i][w] & 0xf0f0f0f0u;     // odd elements
+          } else {
+            k8[i][w] = kw[i][w];
+          }
+        }
       int score[4];  // 254 hi + lo of [token g, g + 8][head 2c, 2c + 1]
       if constexpr (kPacked) {
         int s[4] = {0, 0, 0, 0};
 #pragma unroll
         for (int j = 0; j < D / 32; ++j)
-          mma_s8(s, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+          mma_s8(s, k8[0][2 * j], k8[1][2 * j], k8[0][2 * j + 1], k8[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
           const int other = __shfl_xor_sync(kAll, s[k], 2);  // the other level, lane c ^ 2
@@ -340,8 +379,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
         int shi[4] = {0, 0, 0, 0}, slo[4] = {0, 0, 0, 0};
 #pragma unroll
         for (int j = 0; j < D / 32; ++j) {
-          mma_s8(shi, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
-          mma_s8(slo, kw[0][2 * j], kw[1][2 * j], kw[0][2 * j + 1], kw[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
+          mma_s8(shi, k8[0][2 * j], k8[1][2 * j], k8[0][2 * j + 1], k8[1][2 * j + 1], qhi[2 * j], qhi[2 * j + 1]);
+          mma_s8(slo, k8[0][2 * j], k8[1][2 * j], k8[0][2 * j + 1], k8[1][2 * j + 1], qlo[2 * j], qlo[2 * j + 1]);
         }
 #pragma unroll
         for (int k = 0; k < 4; ++k) score[k] = shi[k] * 254 + slo[k];
@@ -404,15 +443,24 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     // ---- O^T += V^T P^T: m-tile t is bytes 2t (row g) and 2t + 1 (row g + 8) of the V rows ----
 #pragma unroll
     for (int t = 0; t < MT; ++t) {
-      const int w = (2 * t) / 4, b = (2 * t) % 4;
       if constexpr (kFp8) {
+        const int w = (2 * t) / 4, b = (2 * t) % 4;
         // [x.b, y.b, x.(b+1), y.(b+1)] of tokens 2c, 2c + 1 and of 2c + 8, 2c + 9
         const uint32_t sel = uint32_t(b | ((4 + b) << 4) | ((b + 1) << 8) | ((5 + b) << 12));
         uint32_t a[4];
         e4m3x4_to_half2x2(__byte_perm(vw[0][w], vw[1][w], sel), a[0], a[1]);
         e4m3x4_to_half2x2(__byte_perm(vw[2][w], vw[3][w], sel), a[2], a[3]);
         mma_f16(acc[t], a[0], a[1], a[2], a[3], pb0, pb1);
+      } else if constexpr (kInt4) {
+        // byte t holds dims 2t (low nibble, row g) and 2t + 1 (high nibble, row g + 8)
+        constexpr uint32_t kLo = 0x000f000fu, kHi = 0x00f000f0u;
+        const int w = t / 4, b = t % 4;
+        mma_f16(acc[t], int4_pair_biased_half2<kLo>(vw[0][w], vw[1][w], b, v_bias_lo),
+                int4_pair_biased_half2<kHi>(vw[0][w], vw[1][w], b, v_bias),
+                int4_pair_biased_half2<kLo>(vw[2][w], vw[3][w], b, v_bias_lo),
+                int4_pair_biased_half2<kHi>(vw[2][w], vw[3][w], b, v_bias), pb0, pb1);
       } else {
+        const int w = (2 * t) / 4, b = (2 * t) % 4;
         mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b, v_bias),
                 int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1, v_bias),
                 int8_pair_biased_half2(vw[2][w], vw[3][w], b, v_bias),
@@ -446,14 +494,17 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     lsum[e] += __shfl_xor_sync(kAll, lsum[e], 16);
   }
   const float unmul = vmul > 0.f ? 1.f / vmul : 1.f;  // a power of two: exact
+  // INT4: rows g hold 1032 + v, rows g + 8 1152 + 16 v
+  constexpr float kBiasRowG = kInt4 ? 1032.f : 1152.f;
+  const float unmul_g8 = kInt4 ? unmul * (1.f / 16.f) : unmul;
 #pragma unroll
   for (int e = 0; e < 2; ++e) {
     const int h = 2 * c + e;
     if (h < G) {
 #pragma unroll
       for (int t = 0; t < MT; ++t) {
-        s_acc[warp][h][g * VB + 2 * t] = (acc[t][e] - 1152.f * bias[e]) * unmul;
-        s_acc[warp][h][g * VB + 2 * t + 1] = (acc[t][e + 2] - 1152.f * bias[e + 2]) * unmul;
+        s_acc[warp][h][g * VD + 2 * t] = (acc[t][e] - kBiasRowG * bias[e]) * unmul;
+        s_acc[warp][h][g * VD + 2 * t + 1] = (acc[t][e + 2] - 1152.f * bias[e + 2]) * unmul_g8;
       }
       if (g == 0) {
         s_ml[warp][h][0] = m2[e] * 0.6931471805599453f;  // natural-log units, as the merge expects
