@@ -4,7 +4,7 @@
 # instruction counts of their loops (tools/sass_loops.py). cuobjdump is not in the CUDA toolkit
 # this machine has; `NANOVLLM_SASS_TOOLS=1 NANOVLLM_SKIP_BUILD=1 scripts/install.sh` unpacks them
 # (pinned there) into ~/.cache/nanovllm/sass-tools.
-#   scripts/sass_report.sh src/backend/cuda/decode_attention_bf16.cu 'int8_mma_kernelI13__nv_bfloat16Li128ELi2E'
+#   scripts/sass_report.sh src/backend/cuda/decode_attention_bf16.cu 'mma_kernelI13__nv_bfloat16LNS_7KvDTypeE3ELi128ELi2E'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$1; PATTERN=${2:-.}
