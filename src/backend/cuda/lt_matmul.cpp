@@ -1,5 +1,6 @@
 #include "backend/cuda/lt_matmul.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -88,27 +89,40 @@ cublasLtMatmulAlgo_t LtMatmul::fastest(const Plan& p,
                                        const cublasLtMatmulHeuristicResult_t* candidates, int n,
                                        const Tensor& x, const Tensor& w, const Tensor& out,
                                        cudaStream_t stream, bool accumulate) {
-  constexpr int kReps = 10;
   // A candidate replaces the heuristic's first only when clearly faster: timing noise alone
   // must not change the algorithm (and with it the last bits of the results).
   constexpr float kMargin = 0.97f;
+  // In a decode step a product's weights come from DRAM (the model is far larger than L2), so
+  // the timed calls cycle through enough copies of w that none is still in L2 when reused.
+  int device = 0, l2_bytes = 0;
+  check_cuda(cudaGetDevice(&device), "linear: current device");
+  check_cuda(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device), "linear: L2 size");
+  const size_t w_bytes = w.nbytes();
+  const int copies = int(std::clamp<size_t>(2 * size_t(l2_bytes) / std::max<size_t>(w_bytes, 1) + 1, 1, 16));
+  const int reps = std::max(10, copies);
   void* scratch = nullptr;
+  char* w_copies = nullptr;
   check_cuda(cudaMalloc(&scratch, out.nbytes()), "linear: tuning scratch");
+  check_cuda(cudaMalloc(&w_copies, w_bytes * size_t(copies)), "linear: tuning weight copies");
+  for (int i = 0; i < copies; ++i)
+    check_cuda(cudaMemcpyAsync(w_copies + size_t(i) * w_bytes, w.data, w_bytes,
+                               cudaMemcpyDeviceToDevice, stream), "linear: tuning weight copies");
   cudaEvent_t start = nullptr, stop = nullptr;
   check_cuda(cudaEventCreate(&start), "linear: tuning event");
   check_cuda(cudaEventCreate(&stop), "linear: tuning event");
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
-  auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
-    return cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, scratch, p.c,
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo, int rep) {
+    const void* w_rep = w_copies + size_t(rep % copies) * w_bytes;
+    return cublasLtMatmul(handle_, p.desc, &alpha, w_rep, p.a, x.data, p.b, &beta, scratch, p.c,
                           scratch, p.c, &algo, workspace_, workspace_bytes_, stream);
   };
-  // Each candidate's kReps calls are captured as one graph and timed as one replay: eager calls
-  // of a few microseconds would time the host's launch rate, not the kernels.
+  // Each candidate's calls are captured as one graph and timed as one replay: eager calls of a
+  // few microseconds would time the host's launch rate, not the kernels.
   auto time_us = [&](const cublasLtMatmulAlgo_t& algo) -> float {
-    if (launch(algo) != CUBLAS_STATUS_SUCCESS) return -1.f;
+    if (launch(algo, 0) != CUBLAS_STATUS_SUCCESS) return -1.f;
     check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "linear: tuning");
     bool ok = true;
-    for (int r = 0; r < kReps && ok; ++r) ok = launch(algo) == CUBLAS_STATUS_SUCCESS;
+    for (int r = 0; r < reps && ok; ++r) ok = launch(algo, r) == CUBLAS_STATUS_SUCCESS;
     cudaGraph_t graph = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
     cudaGraphExec_t exec = nullptr;
@@ -125,7 +139,7 @@ cublasLtMatmulAlgo_t LtMatmul::fastest(const Plan& p,
     if (exec) cudaGraphExecDestroy(exec);
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();  // a failed capture or instantiation leaves no sticky error
-    return ms < 0.f ? -1.f : 1e3f * ms / kReps;
+    return ms < 0.f ? -1.f : 1e3f * ms / float(reps);
   };
   std::vector<float> us(size_t(n), -1.f);  // -1: the candidate failed
   for (int i = 0; i < n; ++i)
@@ -133,6 +147,7 @@ cublasLtMatmulAlgo_t LtMatmul::fastest(const Plan& p,
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   cudaFree(scratch);
+  cudaFree(w_copies);
   int best = -1;
   for (int i = 0; i < n; ++i)
     if (us[size_t(i)] > 0.f && (best < 0 || us[size_t(i)] < kMargin * us[size_t(best)])) best = i;

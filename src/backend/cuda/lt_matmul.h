@@ -3,7 +3,8 @@
 // in the input dtype or F32), or F32 with CUBLAS_COMPUTE_32F (no TF32). One persistent
 // workspace; layouts, descriptor and the algorithm are cached per shape. The algorithm is the
 // heuristic's first, or with tuning on, for T <= kTuneMaxRows (decode batches, replayed many
-// times), the fastest of the heuristic's first kTuneCandidates timed on the call's own operands.
+// times), the fastest of the heuristic's first kTuneCandidates timed on the call's own
+// activations with the weights cold in L2, as in a step.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
