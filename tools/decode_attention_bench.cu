@@ -195,7 +195,7 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
 // only_case >= 0: that case alone, production loop at the engine's min_waves (for a profiler).
 template <KvDType KV, class... Loops>
 void run_dtype(const char* kv_name, int reps, int sms, int only_case) {
-  using Production = ProductionLoop<__nv_bfloat16, KV, kGroup>;
+  using Production = ProductionLoop<__nv_bfloat16, KV, kGroup, true>;
   const Case cases[] = {{"256x1024", 256, 1024, 0, 256},          {"256x1024/16", 256, 1024, 0, 16},
                         {"256xU[100,2048]/16", 256, 2048, 100, 16}, {"128x1024", 128, 1024, 0, 256},
                         {"32x4096", 32, 4096, 0, 256}};
@@ -221,7 +221,7 @@ void run_dtype(const char* kv_name, int reps, int sms, int only_case) {
 // the split policy decides the time): which S the policy should pick, per dtype.
 template <KvDType KV, class... Loops>
 void sweep_splits(const char* kv_name, int reps, int sms) {
-  using Production = ProductionLoop<__nv_bfloat16, KV, kGroup>;
+  using Production = ProductionLoop<__nv_bfloat16, KV, kGroup, true>;
   const Case cases[] = {{"32x4096", 32, 4096, 0, 16},
                         {"32x4224", 32, 4224, 0, 16},
                         {"64x2048", 64, 2048, 0, 16},

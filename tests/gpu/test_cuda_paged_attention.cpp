@@ -3,6 +3,7 @@
 // prefixes, mixed batches, pure prefill; every KV dtype, GQA ratios 1/2/4/8, head_dim 64 and 128
 // (and 8/32/256 through the tiled kernel), block sizes 16 and 256, odd lengths.
 #include "attention_case_runner.h"
+#include "scoped_env.h"
 
 namespace nanovllm {
 namespace {
@@ -38,12 +39,12 @@ void check_case(Gpu& gpu, Backend& cpu, const testing::PagedAttentionSpec& spec,
   }
 }
 
-TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
-  NANOVLLM_SKIP_WITHOUT_GPU();
-  Gpu gpu;
-  auto cpu = make_cpu_backend();
+// Decode batches of odd and long contexts for each of `dtypes` x block size x head_dim x G x
+// activation dtype.
+template <size_t N>
+void check_decode_sweep(Gpu& gpu, Backend& cpu, const KvDType (&dtypes)[N]) {
   uint64_t seed = 1;
-  for (KvDType kvt : kKvDtypes)
+  for (KvDType kvt : dtypes)
     for (int32_t bs : {16, 256})
       for (int32_t D : {64, 128})
         for (int32_t G : {1, 2, 4, 8})
@@ -56,8 +57,15 @@ TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
             s.head_dim = D;
             s.block_size = bs;
             s.dtype = kvt;
-            check_case(gpu, *cpu, s, dt, seed++);
+            check_case(gpu, cpu, s, dt, seed++);
           }
+}
+
+TEST(CudaPagedAttention, DecodeEveryKvDtypeAndGqaRatio) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  check_decode_sweep(gpu, *cpu, kKvDtypes);
 }
 
 // A decode batch (one query token per sequence) in cache blocks of 16 tokens.
@@ -99,19 +107,36 @@ void expect_bf16_decode_matches_cpu(Gpu& gpu, Backend& cpu, const testing::Paged
 // The 16-byte-per-thread decode kernel: odd KV head counts and odd G (INT4 included), context 1,
 // lengths that are multiples of nothing, many sequences (one split) and a single long one (many
 // splits), and a max_context_len far above the actual contexts (a graph captured for 4096).
-TEST(CudaPagedAttention, DecodeOddShapesAndSplitBounds) {
-  NANOVLLM_SKIP_WITHOUT_GPU();
-  Gpu gpu;
-  auto cpu = make_cpu_backend();
+template <size_t N>
+void check_odd_decode_shapes(Gpu& gpu, Backend& cpu, const KvDType (&dtypes)[N]) {
   uint64_t seed = 4000;
-  for (KvDType kvt : kKvDtypes)
+  for (KvDType kvt : dtypes)
     for (int32_t D : {64, 128})
       for (int32_t G : {1, 3, 5, 8})
         for (int32_t bound : {0, 4096}) {
           const testing::PagedAttentionSpec s =
               decode_spec({1, 2, 33, 255, 257, 1023, 1, 619, 1601}, 3, 3 * G, D, kvt);
-          expect_bf16_decode_matches_cpu(gpu, *cpu, s, seed++, bound, false);
+          expect_bf16_decode_matches_cpu(gpu, cpu, s, seed++, bound, false);
         }
+}
+
+TEST(CudaPagedAttention, DecodeOddShapesAndSplitBounds) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  check_odd_decode_shapes(gpu, *cpu, kKvDtypes);
+}
+
+// FP8 and INT4 on the tensor-core kernel (NANOVLLM_FP8_INT4_MMA=1; BF16 activations reach it,
+// F32 ones keep the CUDA-core loop).
+TEST(CudaPagedAttention, DecodeFp8AndInt4OnTensorCores) {
+  NANOVLLM_SKIP_WITHOUT_GPU();
+  ScopedEnv mma("NANOVLLM_FP8_INT4_MMA", "1");
+  Gpu gpu;
+  auto cpu = make_cpu_backend();
+  constexpr KvDType kDtypes[] = {KvDType::FP8_E4M3, KvDType::INT4};
+  check_decode_sweep(gpu, *cpu, kDtypes);
+  check_odd_decode_shapes(gpu, *cpu, kDtypes);
 }
 
 // Batches of equal contexts flagged even_contexts (decode_attention_even_splits picks their

@@ -2,11 +2,9 @@
 // (norm_linear, silu_mul_linear_residual: one small-M kernel at <= 8 rows) on the GPU against the
 // CPU backend, for every activation dtype, with odd sizes. Inputs are rounded to the dtype first so
 // both backends see the same values; outputs are poisoned with NaN before each run.
-#include <cstdlib>
-#include <memory>
-
 #include "common/backend_op_cases.h"
 #include "gpu_test_util.h"
+#include "scoped_env.h"
 
 namespace nanovllm {
 namespace {
@@ -217,16 +215,8 @@ TEST(CudaSimpleOps, LinearWithAndWithoutBias) {
 // (linear_residual) must add once, whatever the timing runs did.
 TEST(CudaSimpleOps, TunedProductsMatchCpuAndAccumulateOnce) {
   NANOVLLM_SKIP_WITHOUT_GPU();
-  ASSERT_EQ(setenv("NANOVLLM_LT_TUNE", "1", 1), 0);
-  std::unique_ptr<Gpu> tuned;
-  try {
-    tuned = std::make_unique<Gpu>();
-  } catch (...) {
-    unsetenv("NANOVLLM_LT_TUNE");
-    throw;
-  }
-  unsetenv("NANOVLLM_LT_TUNE");
-  Gpu& gpu = *tuned;
+  ScopedEnv tune("NANOVLLM_LT_TUNE", "1");
+  Gpu gpu;
   auto cpu = make_cpu_backend();
   struct Shape { int64_t T, K, N; };
   for (DType dt : {DType::BF16, DType::F32}) {

@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "nanovllm/llm.h"
+#include "scoped_env.h"
 
 namespace nanovllm {
 namespace {
@@ -205,15 +206,11 @@ TEST_F(CudaEngine, FoldedNormsStayAsCloseToTheCpuAsUnfolded) {
   gpu.preset = config.preset;
   gpu.load_format = config.load_format;
   const auto unfolded = score_all(gpu);
-  ASSERT_EQ(setenv("NANOVLLM_FOLD_NORMS", "1", 1), 0);
   std::vector<std::vector<double>> folded;
-  try {
+  {
+    gpu_test::ScopedEnv fold("NANOVLLM_FOLD_NORMS", "1");
     folded = score_all(gpu);
-  } catch (...) {
-    unsetenv("NANOVLLM_FOLD_NORMS");
-    throw;
   }
-  unsetenv("NANOVLLM_FOLD_NORMS");
   for (size_t i = 0; i < prompts.size(); ++i) {
     const double gap_unfolded = worst_logprob_gap(unfolded[i], reference[i]);
     const double gap_folded = worst_logprob_gap(folded[i], reference[i]);

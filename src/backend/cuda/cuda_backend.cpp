@@ -110,6 +110,10 @@ struct CudaBackend::State {
   // weights round; its BF16 end-to-end GPU test (CudaEngine.FoldedNormsStayAsCloseToTheCpuAs
   // Unfolded, 2026-12-07) has not run on a GPU yet (docs/cuda_kernels.md).
   bool fold_norms = false;
+  // FP8 and INT4 decode attention on the tensor-core kernel INT8 takes (env
+  // NANOVLLM_FP8_INT4_MMA=1) instead of the CUDA-core loop: written 2026-12-07 (sixth session),
+  // not yet run on a GPU, so off by default (docs/cuda_kernels.md).
+  bool fp8_int4_mma = false;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
   bool overlap_launches = false;
@@ -132,7 +136,8 @@ struct CudaBackend::State {
     auto it = decode_occupancy.find(key);
     if (it == decode_occupancy.end())
       it = decode_occupancy
-               .emplace(key, cuda::decode_attention_ctas_per_sm(act, kv, head_dim, group))
+               .emplace(key, cuda::decode_attention_ctas_per_sm(act, kv, head_dim, group,
+                                                                fp8_int4_mma))
                .first;
     return it->second;
   }
@@ -181,6 +186,7 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   state_->decode_even_splits = env_switch("NANOVLLM_DECODE_EVEN_SPLITS", true);
   state_->fuse_small_m = env_switch("NANOVLLM_FUSED_SMALL_M", true);
   state_->fold_norms = env_switch("NANOVLLM_FOLD_NORMS", false);
+  state_->fp8_int4_mma = env_switch("NANOVLLM_FP8_INT4_MMA", false);
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
   state_->overlap_launches =
@@ -513,7 +519,7 @@ void CudaBackend::paged_attention(const Tensor& q, const PagedKvLayer& kv, const
   cuda::OpTimer timer(state_->prof(), "paged_attention (decode)");
   cuda::launch_decode_attention(q, kv, meta, scale, out, state_->split_workspace.partials(),
                                 state_->split_workspace.counters(), splits,
-                                state_->launch_stream());
+                                state_->fp8_int4_mma, state_->launch_stream());
 }
 
 void CudaBackend::sample(const Tensor& logits, std::span<const SamplingRow> rows,

@@ -71,10 +71,10 @@ int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
 }
 
 int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
-                                     int32_t group_size) {
+                                     int32_t group_size, bool fp8_int4_mma) {
   int n = 1;
   dispatch_act(act, "paged_attention (decode)", [&](auto tag) {
-    n = ctas_per_sm_for_act<decltype(tag)>(kv_dtype, head_dim, group_size);
+    n = ctas_per_sm_for_act<decltype(tag)>(kv_dtype, head_dim, group_size, fp8_int4_mma);
   });
   return n;
 }
@@ -91,7 +91,7 @@ bool decode_attention_supported(int32_t head_dim, int32_t group_size) {
 
 void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                              float scale, Tensor out, float* workspace, int32_t* split_counters,
-                             int32_t num_splits, const Stream& stream) {
+                             int32_t num_splits, bool fp8_int4_mma, const Stream& stream) {
   if (meta.num_seqs == 0) return;
   NANOVLLM_CHECK(meta.num_seqs <= 65535, "paged_attention (decode): ", meta.num_seqs,
                  " sequences exceed the grid's 65535");
@@ -107,7 +107,7 @@ void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const Atte
                FastDivider(uint32_t(kv.block_size)), Hq, G, num_splits, 1, scale, workspace,
                workspace + int64_t(meta.num_seqs) * Hq * num_splits * D, split_counters};
   dispatch_act(q.dtype, "paged_attention (decode)", [&](auto tag) {
-    launch_for_act<decltype(tag)>(q, kv, meta, a, out, stream);
+    launch_for_act<decltype(tag)>(q, kv, meta, a, fp8_int4_mma, out, stream);
   });
   check_launch("paged_attention (decode)");
 }

@@ -62,12 +62,15 @@ template <KvDType KV, int MAXG>
 using DefaultLoop = LoopConfig<kVec<KV, MAXG>(),
                                (KV == KvDType::BF16 || KV == KvDType::F16) ? 2 : 4, 0>;
 
-// The kernel each bucket runs: the quantized caches under 16-bit activations on tensor cores
+// The kernel each bucket runs: INT8 under 16-bit activations on tensor cores
 // (decode_attention_mma.cuh; measured in tools/decode_attention_bench against the CUDA-core
-// loop), everything else (16-bit caches; F32 models: exact FP32 math) on the CUDA-core loop.
-template <class T, KvDType KV, int MAXG>
-using ProductionLoop = std::conditional_t<kv_is_quantized(KV) && !std::is_same_v<T, float>,
-                                          MmaLoop<4>, DefaultLoop<KV, MAXG>>;
+// loop), FP8 and INT4 too when FP8_INT4_MMA; everything else (16-bit caches; F32 models: exact
+// FP32 math) on the CUDA-core loop.
+template <class T, KvDType KV, int MAXG, bool FP8_INT4_MMA>
+using ProductionLoop =
+    std::conditional_t<!std::is_same_v<T, float> &&
+                           (KV == KvDType::INT8 || (FP8_INT4_MMA && kv_is_quantized(KV))),
+                       MmaLoop<4>, DefaultLoop<KV, MAXG>>;
 
 // Compile-time shape of a (KV dtype, head_dim, loop) bucket: a token's head row is covered by
 // TPT threads of VEC elements (ROW_BYTES bytes) each; the CTA has GROUPS token groups.
@@ -319,7 +322,7 @@ constexpr auto kernel_of() {
     return decode_attention_kernel<T, KV, D, MAXG, Loop>;
 }
 
-template <class T, KvDType KV, int D, int MAXG, class Loop = ProductionLoop<T, KV, MAXG>>
+template <class T, KvDType KV, int D, int MAXG, class Loop>
 void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                   DecodeArgs a, Tensor out, const Stream& stream) {
   if constexpr (is_mma_loop<Loop>)
@@ -334,7 +337,7 @@ void launch_typed(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& 
 }
 
 // CTAs of a bucket's kernel that one SM holds at once (registers and shared memory decide).
-template <class T, KvDType KV, int D, int MAXG, class Loop = ProductionLoop<T, KV, MAXG>>
+template <class T, KvDType KV, int D, int MAXG, class Loop>
 int ctas_per_sm() {
   int n = 1;
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel_of<T, KV, D, MAXG, Loop>(),
@@ -359,32 +362,46 @@ void dispatch_bucket(KvDType kv_dtype, int D, int G, F&& f) {
   });
 }
 
+// Calls f(the production loop type) for the FP8_INT4_MMA choice made at run time.
+template <class T, KvDType KV, int MAXG, class F>
+void with_production_loop(bool fp8_int4_mma, F&& f) {
+  if (fp8_int4_mma) f(ProductionLoop<T, KV, MAXG, true>{});
+  else f(ProductionLoop<T, KV, MAXG, false>{});
+}
+
 // Every KvDType x head_dim x G bucket for activation type T (one translation unit per T, so
-// the 48 kernels of each T compile in parallel).
+// its kernels compile in parallel with the other types').
 template <class T>
 void launch_for_act(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
-                    const DecodeArgs& a, Tensor out, const Stream& stream) {
+                    const DecodeArgs& a, bool fp8_int4_mma, Tensor out, const Stream& stream) {
   dispatch_bucket(kv.dtype, kv.head_dim, a.group, [&](auto kvtag, auto dconst, auto gconst) {
-    launch_typed<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>(
-        q, kv, meta, a, out, stream);
+    constexpr KvDType KV = decltype(kvtag)::value;
+    constexpr int D = decltype(dconst)::value, G = decltype(gconst)::value;
+    with_production_loop<T, KV, G>(fp8_int4_mma, [&](auto loop) {
+      launch_typed<T, KV, D, G, decltype(loop)>(q, kv, meta, a, out, stream);
+    });
   });
 }
 
 // CTAs of the bucket's kernel that one SM holds at once.
 template <class T>
-int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G) {
+int ctas_per_sm_for_act(KvDType kv_dtype, int D, int G, bool fp8_int4_mma) {
   int n = 1;
   dispatch_bucket(kv_dtype, D, G, [&](auto kvtag, auto dconst, auto gconst) {
-    n = ctas_per_sm<T, decltype(kvtag)::value, decltype(dconst)::value, decltype(gconst)::value>();
+    constexpr KvDType KV = decltype(kvtag)::value;
+    constexpr int Dc = decltype(dconst)::value, Gc = decltype(gconst)::value;
+    with_production_loop<T, KV, Gc>(fp8_int4_mma, [&](auto loop) {
+      n = ctas_per_sm<T, KV, Dc, Gc, decltype(loop)>();
+    });
   });
   return n;
 }
 
 #define NANOVLLM_DECODE_FOR_ACT(EXTERN, T)                                                  \
   EXTERN template void launch_for_act<T>(const Tensor&, const PagedKvLayer&,                \
-                                         const AttentionMeta&, const DecodeArgs&, Tensor,   \
-                                         const Stream&);                                    \
-  EXTERN template int ctas_per_sm_for_act<T>(KvDType, int, int);
+                                         const AttentionMeta&, const DecodeArgs&, bool,     \
+                                         Tensor, const Stream&);                            \
+  EXTERN template int ctas_per_sm_for_act<T>(KvDType, int, int, bool);
 NANOVLLM_DECODE_FOR_ACT(extern, float)
 NANOVLLM_DECODE_FOR_ACT(extern, __half)
 NANOVLLM_DECODE_FOR_ACT(extern, __nv_bfloat16)

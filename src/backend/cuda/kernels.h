@@ -91,9 +91,11 @@ int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
 // BF16 2 / 3: 20,004 / 19,792).
 constexpr int32_t kDefaultDecodeMinWaves = 2;
 int32_t default_decode_min_waves(KvDType kv_dtype);
+// fp8_int4_mma: FP8 and INT4 caches under 16-bit activations take the tensor-core kernel INT8
+// takes (decode_attention_mma.cuh) instead of the CUDA-core loop.
 // CTAs of the decode kernel for these operands that one SM holds at once.
 int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
-                                     int32_t group_size);
+                                     int32_t group_size, bool fp8_int4_mma);
 // Whether the decode kernel has a fast path for this head_dim (else the tiled kernel runs).
 bool decode_attention_supported(int32_t head_dim, int32_t group_size);
 
@@ -101,7 +103,7 @@ bool decode_attention_supported(int32_t head_dim, int32_t group_size);
 // split_counters: num_seqs x Hkv int32, zero at rest (both unused when num_splits == 1).
 void launch_decode_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMeta& meta,
                              float scale, Tensor out, float* workspace, int32_t* split_counters,
-                             int32_t num_splits, const Stream& stream);
+                             int32_t num_splits, bool fp8_int4_mma, const Stream& stream);
 
 // Any mix of query lengths (prefill, chunked prefill, decode), causal, over the paged cache.
 // BF16/F16 runs on tensor cores: head_dim 64/128 with the mma.sync register loop, other
