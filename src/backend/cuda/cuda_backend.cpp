@@ -166,9 +166,7 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   state_->device = device;
   check_cuda(cudaSetDevice(device), "cudaSetDevice");
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "creating the stream");
-  state_->matmul = std::make_unique<cuda::LtMatmul>(kLtWorkspaceBytes,
-                                                   env_switch("NANOVLLM_LT_TUNE", false),
-                                                   env_switch("NANOVLLM_LT_TUNE_LOG", false));
+  state_->matmul = std::make_unique<cuda::LtMatmul>(kLtWorkspaceBytes);
   state_->staging = std::make_unique<cuda::PinnedStaging>(kStagingBytes, state_->stream);
   check_cuda(cudaDeviceGetAttribute(&state_->num_sms, cudaDevAttrMultiProcessorCount, device),
              "querying the SM count");
