@@ -18,7 +18,7 @@
 //   that P stays in FP16's normal range whatever the model's V magnitudes.
 // FP8 E4M3 takes the same fragments with FP16 in place of the integer tricks: every E4M3 value is
 // an FP16 value, so one cvt.f16x2.e4m3x2 per pair converts K and V exactly; S^T = K q^T is
-// m16n8k16 f16 x f16 -> f32 with q x softmax scale in FP16 (finer than the BF16 q itself), one
+// m16n8k16 f16 x f16 -> f32 with q x softmax scale / 2^e in FP16 (finer than the BF16 q itself), one
 // k-step per K word (its two pairs are the k slots 2c, 2c + 1 and 2c + 8, 2c + 9), and V needs
 // no bias.
 // INT4 takes the INT8 path after two LOP3s a word: a word's low nibbles (its even elements) x 16
@@ -202,12 +202,15 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   // for g < 4 and its low level for g >= 4, so one mma chain gives both levels (S^T columns 2c,
   // 2c + 1 of lanes c < 2 hold the high level of heads 2c, 2c + 1, lanes c + 2 their low level).
   // Otherwise lane g holds head g's two levels and each k-step is two mma.
-  // FP8: lane g holds head g as FP16 pairs (qhi, D / 8 words).
+  // FP8: lane g holds head g as FP16 pairs (qhi, D / 8 words) of q / 2^e, e from the head's
+  // max |q| (no FP16 overflow or subnormals whatever q's magnitude), 2^e back in qscale.
   constexpr bool kPacked = !kFp8 && MAXG <= 4;
   constexpr int QW = kFp8 ? D / 8 : KW;
   const int qh = kPacked ? (g & 3) : g;  // the head of this lane's q
   uint32_t qhi[QW], qlo[(kPacked || kFp8) ? 1 : KW];
-  float qscale_e[2] = {1.f, 1.f};  // INT8: score = qscale x (254 hi.k + lo.k) x k_scale, heads 2c, 2c + 1
+  // score = qscale x (254 hi.k + lo.k) x k_scale (INT8, INT4), qscale x (q / 2^e).k x k_scale
+  // (FP8), for heads 2c, 2c + 1
+  float qscale_e[2];
   {
     constexpr float kLog2e = 1.4426950408889634f;
     float qf[D / 4];  // in the order of the lane's K bytes (INT4: as unpacked)
@@ -219,14 +222,19 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       qf[i] = qh < G ? to_f(q[(q_row + qh) * D + c * (D / 4) + dim]) * a.scale : 0.f;
       amax = fmaxf(amax, fabsf(qf[i]));
     }
+    amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
+    float qscale;
     if constexpr (kFp8) {
+      int e = 0;
+      if (amax > 0.f) frexpf(amax, &e);
+      const float down = ldexpf(1.f, -e);  // exact
 #pragma unroll
-      for (int w = 0; w < QW; ++w) qhi[w] = pack_half2(qf[2 * w] * kLog2e, qf[2 * w + 1] * kLog2e);
+      for (int w = 0; w < QW; ++w) qhi[w] = pack_half2(qf[2 * w] * down, qf[2 * w + 1] * down);
+      qscale = ldexpf(kLog2e, e);
     } else {
-      amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
-      amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
       uint32_t hi[KW], lo[KW];
-      const float qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * (kInt4 ? kLog2e / 16.f : kLog2e);
+      qscale = split_query_int8<D / 4>(qf, amax, hi, lo) * (kInt4 ? kLog2e / 16.f : kLog2e);
 #pragma unroll
       for (int w = 0; w < KW; ++w) {
         if constexpr (kPacked) {
@@ -236,10 +244,10 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
           qlo[w] = lo[w];
         }
       }
-      const int ch = kPacked ? (c & 1) : c;  // lanes c and c + 2 share heads when packed
-      qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * ch));
-      qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * ch + 1));
     }
+    const int ch = kPacked ? (c & 1) : c;  // lanes c and c + 2 share heads when packed
+    qscale_e[0] = __shfl_sync(kAll, qscale, 4 * (2 * ch));
+    qscale_e[1] = __shfl_sync(kAll, qscale, 4 * (2 * ch + 1));
   }
 
   const int32_t* table = a.block_tables + int64_t(seq) * a.max_blocks_per_seq;
@@ -350,7 +358,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 #pragma unroll
       for (int i = 0; i < 2; ++i)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) x[i][e] = valid[i] ? s[2 * i + e] * ks[i] : -INFINITY;
+        for (int e = 0; e < 2; ++e) x[i][e] = valid[i] ? s[2 * i + e] * (qscale_e[e] * ks[i]) : -INFINITY;
     } else {
       uint32_t k8[2][KW];  // int8 words of tokens g, g + 8 (INT4: unpacked, x 16)
 #pragma unroll
