@@ -127,11 +127,11 @@ TEST(CudaPagedAttention, DecodeOddShapesAndSplitBounds) {
   check_odd_decode_shapes(gpu, *cpu, kKvDtypes);
 }
 
-// FP8 and INT4 on the tensor-core kernel (NANOVLLM_FP8_INT4_MMA=1; BF16 activations reach it,
-// F32 ones keep the CUDA-core loop).
-TEST(CudaPagedAttention, DecodeFp8AndInt4OnTensorCores) {
+// FP8 and INT4 under BF16 activations on the CUDA-core loop (NANOVLLM_FP8_INT4_MMA=0; the
+// default is the tensor-core kernel, which the tests above check).
+TEST(CudaPagedAttention, DecodeFp8AndInt4OnCudaCores) {
   NANOVLLM_SKIP_WITHOUT_GPU();
-  ScopedEnv mma("NANOVLLM_FP8_INT4_MMA", "1");
+  ScopedEnv mma("NANOVLLM_FP8_INT4_MMA", "0");
   Gpu gpu;
   auto cpu = make_cpu_backend();
   constexpr KvDType kDtypes[] = {KvDType::FP8_E4M3, KvDType::INT4};

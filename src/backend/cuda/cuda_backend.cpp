@@ -104,16 +104,14 @@ struct CudaBackend::State {
   // The fused ops (norm_linear, linear_residual, silu_mul_linear_residual) run as one small-M
   // kernel at <= 8 rows; env NANOVLLM_FUSED_SMALL_M=0: as their composition (for measurement).
   bool fuse_small_m = true;
-  // The model folds RMSNorm weights into the products (Backend::folds_norm_weights) for BF16
-  // with env NANOVLLM_FOLD_NORMS=1 only: W1 on an H100 (2026-12-07, with the 512-row bound) gained
-  // 1.0% / 1.8% (BF16 / INT8 KV), about the run-to-run spread, while folding changes how the
-  // weights round; its BF16 end-to-end GPU test (CudaEngine.FoldedNormsStayAsCloseToTheCpuAs
-  // Unfolded, 2026-12-07) has not run on a GPU yet (docs/cuda_kernels.md).
-  bool fold_norms = false;
-  // FP8 and INT4 decode attention on the tensor-core kernel INT8 takes (env
-  // NANOVLLM_FP8_INT4_MMA=1) instead of the CUDA-core loop: written 2026-12-07 (sixth session),
-  // not yet run on a GPU, so off by default (docs/cuda_kernels.md).
-  bool fp8_int4_mma = false;
+  // The model folds RMSNorm weights into the products (Backend::folds_norm_weights) for BF16;
+  // env NANOVLLM_FOLD_NORMS=0: not (for measurement). W1 on an H100 (2026-12-07, 231f529) +0.7% /
+  // +2.5% (BF16 / INT8 KV), and its BF16 end-to-end GPU test passes (docs/cuda_kernels.md).
+  bool fold_norms = true;
+  // FP8 and INT4 decode attention on the tensor-core kernel INT8 takes; env
+  // NANOVLLM_FP8_INT4_MMA=0: the CUDA-core loop (for measurement). W1 on an H100 (2026-12-07,
+  // 231f529): FP8 +2.4%, INT4 +29% (docs/cuda_kernels.md).
+  bool fp8_int4_mma = true;
   // Kernels may be scheduled while the previous one drains (programmatic dependent launch):
   // sm_90+, off with NANOVLLM_PDL=0 (for measurement) and while ops are being profiled.
   bool overlap_launches = false;
@@ -183,8 +181,8 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   }
   state_->decode_even_splits = env_switch("NANOVLLM_DECODE_EVEN_SPLITS", true);
   state_->fuse_small_m = env_switch("NANOVLLM_FUSED_SMALL_M", true);
-  state_->fold_norms = env_switch("NANOVLLM_FOLD_NORMS", false);
-  state_->fp8_int4_mma = env_switch("NANOVLLM_FP8_INT4_MMA", false);
+  state_->fold_norms = env_switch("NANOVLLM_FOLD_NORMS", true);
+  state_->fp8_int4_mma = env_switch("NANOVLLM_FP8_INT4_MMA", true);
   if (cuda::OpProfiler::enabled_by_env())
     state_->profiler = std::make_unique<cuda::OpProfiler>(state_->stream);
   state_->overlap_launches =

@@ -53,7 +53,7 @@ class CudaBackend final : public Backend {
   void mlp_residual(const Tensor& norm_weight, float eps, const Tensor& gate_up_w,
                     const Tensor& down_w, Tensor normed, Tensor gate_up, Tensor act,
                     Tensor residual) override;
-  // BF16 activations with NANOVLLM_FOLD_NORMS=1 (off by default; why: the .cpp).
+  // BF16 activations unless NANOVLLM_FOLD_NORMS=0 (why: the .cpp).
   bool folds_norm_weights(DType act) const override;
   // Decode batches (max_query_len == 1) take the split-K kernel, anything else the tiled one.
   // Under graph capture, meta.max_context_len must bound the context of every replay (it sizes
