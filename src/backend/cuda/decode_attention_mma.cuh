@@ -43,8 +43,8 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/decode_attention_common.cuh"
+#include "backend/cuda/kv_codec.cuh"
 #include "backend/cuda/launch.cuh"
-#include "core/kv_quant.h"
 #include "core/paged_kv.h"
 
 namespace nanovllm::cuda::decode_detail {
@@ -80,55 +80,26 @@ __device__ __forceinline__ void mma_f16(float (&c)[4], uint32_t a0, uint32_t a1,
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// The word 0x64806480 (or another), opaque to the compiler (see int8_pair_biased_half2); `zero`
+// The word 0x64806480 (or another), opaque to the compiler (see pair_biased_half2); `zero`
 // is any runtime value that is 0.
 __device__ __forceinline__ uint32_t biased_half2_word(uint32_t zero, uint32_t word = 0x64806480u) {
   return word | zero;
 }
 
-// Byte b of x and byte b of y (INT8 values v) as the FP16 pair (1152 + v_x, 1152 + v_y): one
-// byte permute to [x.b, -, y.b, -] and one LOP3 that clears the high bytes, sets them to 0x64 and
-// flips the sign bit of the low ones (0x64xx is 1024 + xx, xx = v ^ 0x80 = v + 128). bias is
-// biased_half2_word(): (p & 0x00ff00ff) ^ bias is one LOP3 only with one of its two constants in
-// a register; with both as immediates the compiler splits it into two (+32 instructions a warp
-// iteration at head_dim 128), so bias reaches it as a runtime value.
-__device__ __forceinline__ uint32_t int8_pair_biased_half2(uint32_t x, uint32_t y, int b,
-                                                           uint32_t bias) {
-  const uint32_t picked = __byte_perm(x, y, uint32_t(b | ((4 + b) << 8)));
-  uint32_t out;
-  asm("lop3.b32 %0, %1, %2, %3, 0x6a;" : "=r"(out) : "r"(picked), "n"(0x00ff00ff), "r"(bias));
-  return out;  // 0x6a: (a & b) ^ c
-}
-
-// The four E4M3 bytes of w as two FP16 pairs: bytes 0, 1 in lo, bytes 2, 3 in hi (the lower byte
-// in the lower half); exact. sm_89+ converts a pair in one instruction that reads either half of
-// w (no shift); older GPUs decode each byte.
-__device__ __forceinline__ void e4m3x4_to_half2x2(uint32_t w, uint32_t& lo, uint32_t& hi) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n"
-      " cvt.rn.f16x2.e4m3x2 %1, h;\n}"
-      : "=r"(lo), "=r"(hi)
-      : "r"(w));
-#else
-  auto pair = [](uint32_t b) {
-    const __half2 h = __floats2half2_rn(fp8_e4m3_decode(uint8_t(b)), fp8_e4m3_decode(uint8_t(b >> 8)));
-    return *reinterpret_cast<const uint32_t*>(&h);
-  };
-  lo = pair(w);
-  hi = pair(w >> 16);
-#endif
-}
-
-// Nibble field MASK (0x000f000f: low, 0x00f000f0: high) of byte b of x and of y as the FP16
-// pair 0x64 | (field ^ bias's low byte): one byte permute and one LOP3 (bias a runtime value, see
-// int8_pair_biased_half2).
+// Field MASK of byte b of x and of byte b of y as an FP16 pair: one byte permute to
+// [x.b, -, y.b, -] and one LOP3 that keeps the field, sets the high bytes to 0x64 and flips the
+// field's top bit (0x64xx is 1024 + xx). INT8 (MASK 0x00ff00ff, bias 0x64806480): v becomes
+// 1152 + v (xx = v ^ 0x80 = v + 128). INT4 low nibbles (0x000f000f, 0x64086408): 1032 + v; high
+// nibbles (0x00f000f0, 0x64806480): 1152 + 16 v. bias is biased_half2_word(): (p & MASK) ^ bias
+// is one LOP3 only with one of its two constants in a register; with both as immediates the
+// compiler splits it into two (+32 instructions a warp iteration at head_dim 128), so bias
+// reaches it as a runtime value.
 template <uint32_t MASK>
-__device__ __forceinline__ uint32_t int4_pair_biased_half2(uint32_t x, uint32_t y, int b,
-                                                           uint32_t bias) {
+__device__ __forceinline__ uint32_t pair_biased_half2(uint32_t x, uint32_t y, int b, uint32_t bias) {
   const uint32_t picked = __byte_perm(x, y, uint32_t(b | ((4 + b) << 8)));
   uint32_t out;
   asm("lop3.b32 %0, %1, %2, %3, 0x6a;" : "=r"(out) : "r"(picked), "n"(MASK), "r"(bias));
-  return out;
+  return out;  // 0x6a: (a & b) ^ c
 }
 
 // 2^x by the SFU alone (ex2.approx.ftz): exp2f adds a range test and two predicated multiplies
@@ -463,16 +434,17 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
         // byte t holds dims 2t (low nibble, row g) and 2t + 1 (high nibble, row g + 8)
         constexpr uint32_t kLo = 0x000f000fu, kHi = 0x00f000f0u;
         const int w = t / 4, b = t % 4;
-        mma_f16(acc[t], int4_pair_biased_half2<kLo>(vw[0][w], vw[1][w], b, v_bias_lo),
-                int4_pair_biased_half2<kHi>(vw[0][w], vw[1][w], b, v_bias),
-                int4_pair_biased_half2<kLo>(vw[2][w], vw[3][w], b, v_bias_lo),
-                int4_pair_biased_half2<kHi>(vw[2][w], vw[3][w], b, v_bias), pb0, pb1);
+        mma_f16(acc[t], pair_biased_half2<kLo>(vw[0][w], vw[1][w], b, v_bias_lo),
+                pair_biased_half2<kHi>(vw[0][w], vw[1][w], b, v_bias),
+                pair_biased_half2<kLo>(vw[2][w], vw[3][w], b, v_bias_lo),
+                pair_biased_half2<kHi>(vw[2][w], vw[3][w], b, v_bias), pb0, pb1);
       } else {
         const int w = (2 * t) / 4, b = (2 * t) % 4;
-        mma_f16(acc[t], int8_pair_biased_half2(vw[0][w], vw[1][w], b, v_bias),
-                int8_pair_biased_half2(vw[0][w], vw[1][w], b + 1, v_bias),
-                int8_pair_biased_half2(vw[2][w], vw[3][w], b, v_bias),
-                int8_pair_biased_half2(vw[2][w], vw[3][w], b + 1, v_bias), pb0, pb1);
+        constexpr uint32_t kByte = 0x00ff00ffu;
+        mma_f16(acc[t], pair_biased_half2<kByte>(vw[0][w], vw[1][w], b, v_bias),
+                pair_biased_half2<kByte>(vw[0][w], vw[1][w], b + 1, v_bias),
+                pair_biased_half2<kByte>(vw[2][w], vw[3][w], b, v_bias),
+                pair_biased_half2<kByte>(vw[2][w], vw[3][w], b + 1, v_bias), pb0, pb1);
       }
     }
   };

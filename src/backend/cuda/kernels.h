@@ -91,9 +91,9 @@ int32_t decode_attention_even_splits(int32_t num_seqs, int32_t num_kv_heads,
 // BF16 2 / 3: 20,004 / 19,792).
 constexpr int32_t kDefaultDecodeMinWaves = 2;
 int32_t default_decode_min_waves(KvDType kv_dtype);
-// fp8_int4_mma: FP8 and INT4 caches under 16-bit activations take the tensor-core kernel INT8
-// takes (decode_attention_mma.cuh) instead of the CUDA-core loop.
-// CTAs of the decode kernel for these operands that one SM holds at once.
+// CTAs of the decode kernel for these operands that one SM holds at once. fp8_int4_mma: FP8
+// and INT4 caches under 16-bit activations take the tensor-core kernel INT8 takes
+// (decode_attention_mma.cuh) instead of the CUDA-core loop.
 int32_t decode_attention_ctas_per_sm(DType act, KvDType kv_dtype, int32_t head_dim,
                                      int32_t group_size, bool fp8_int4_mma);
 // Whether the decode kernel has a fast path for this head_dim (else the tiled kernel runs).

@@ -3,7 +3,6 @@
 // (shared with the CPU backend, so both store bit-identical caches); this adds the runtime ->
 // compile-time KvDType dispatch and the 8-element register decode the attention kernels use.
 #include <cuda_fp16.h>
-#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <type_traits>
@@ -29,24 +28,37 @@ void dispatch_kv(KvDType t, F&& f) {
   throw_error("cuda backend: unknown kv cache dtype ", int(t));
 }
 
-// The four FP8 E4M3 bytes of w (byte i = element i) as floats, exactly fp8_e4m3_decode's values
-// (every E4M3 value, subnormals and NaN included, is an FP16 one): on sm_89+ one cvt.f16x2.e4m3x2
-// per pair and two exact FP16 -> FP32 conversions instead of the bit-field decode's ~10
-// instructions per element, which bound the CUDA-core decode loop of FP8 caches.
-__device__ __forceinline__ void fp8x4_decode(uint32_t w, float* out) {
+// The four E4M3 bytes of w as two FP16 pairs: bytes 0, 1 in lo, bytes 2, 3 in hi (the lower byte
+// in the lower half); exact. sm_89+ converts a pair in one instruction that reads either half of
+// w (no shift); older GPUs decode each byte.
+__device__ __forceinline__ void e4m3x4_to_half2x2(uint32_t w, uint32_t& lo, uint32_t& hi) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n"
+      " cvt.rn.f16x2.e4m3x2 %1, h;\n}"
+      : "=r"(lo), "=r"(hi)
+      : "r"(w));
+#else
+  auto pair = [](uint32_t b) {
+    const __half2 h = __floats2half2_rn(fp8_e4m3_decode(uint8_t(b)), fp8_e4m3_decode(uint8_t(b >> 8)));
+    return *reinterpret_cast<const uint32_t*>(&h);
+  };
+  lo = pair(w);
+  hi = pair(w >> 16);
+#endif
+}
+
+// The four FP8 E4M3 bytes of w (byte i = element i) as floats, exactly fp8_e4m3_decode's values:
+// the FP16 pairs above and two exact FP16 -> FP32 conversions, instead of the bit-field decode's
+// ~10 instructions per element, which bound the CUDA-core decode loop of FP8 caches.
+__device__ __forceinline__ void fp8x4_decode(uint32_t w, float* out) {
+  uint32_t pairs[2];
+  e4m3x4_to_half2x2(w, pairs[0], pairs[1]);
 #pragma unroll
   for (int pair = 0; pair < 2; ++pair) {
-    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
-        __nv_fp8x2_storage_t(uint16_t(w >> (16 * pair))), __NV_E4M3);
-    const float2 f = __half22float2(__half2(h));
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&pairs[pair]));
     out[2 * pair] = f.x;
     out[2 * pair + 1] = f.y;
   }
-#else
-#pragma unroll
-  for (int i = 0; i < 4; ++i) out[i] = fp8_e4m3_decode(uint8_t(w >> (8 * i)));
-#endif
 }
 
 // Bytes that hold 8 consecutive elements of a head vector (8 elements = one 16-byte load for
