@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine, after scripts/gpu_run.sh built build-gpu: the kernel micro-benchmarks
-# (tools/decode_attention_bench.cu: decode attention loop variants; tools/linear_bench.cpp:
+# (tools/decode_attention_bench.cu: decode attention loop variants; tools/linear_bench.cu:
 # cuBLASLt candidates and split-K for the decode-batch products). Logs go to OUTDIR.
 #   scripts/gpu_microbench.sh OUTDIR
 set -uo pipefail

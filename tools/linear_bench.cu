@@ -2,7 +2,10 @@
 // features N, inputs K) the heuristic's candidates and split-K variants of its first choice,
 // each timed over 28 copies of the weight (one per layer, as a decode step reads them: cold in
 // L2) inside a CUDA graph. Prints microseconds per product and the weight bytes' bandwidth.
-// Usage: linear_bench [reps]   (default 30)
+// With --prefetch it asks instead whether the kernel before a product can hide the product's
+// weight reads: each layer runs a SiLU-and-multiply sized stand-in and then the first choice, with
+// and without the stand-in prefetching that layer's weights into L2 (cp.async.bulk.prefetch.L2).
+// Usage: linear_bench [reps] [--prefetch]   (default 30)
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -10,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -21,6 +25,25 @@ void check(cudaError_t e, const char* what) {
   }
 }
 bool ok(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS; }
+
+// silu(gate) * up over gate_up [rows, 2 I] -> out [rows, I], as the engine's silu_mul; the grid's
+// threads first hand prefetch [bytes] to L2 in 16 KB bulk requests (bytes % 16 == 0).
+__global__ void silu_mul_stand_in(const __nv_bfloat16* gate_up, __nv_bfloat16* out, int rows, int I,
+                                  const char* prefetch, size_t bytes) {
+  constexpr size_t kChunk = 16384;
+  const size_t thread = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t threads = size_t(gridDim.x) * blockDim.x;
+  for (size_t off = thread * kChunk; off < bytes; off += threads * kChunk) {
+    const unsigned n = unsigned(bytes - off < kChunk ? bytes - off : kChunk);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(prefetch + off), "r"(n) : "memory");
+  }
+  for (size_t i = thread; i < size_t(rows) * I; i += threads) {
+    const size_t row = i / I, col = i % I;
+    const float g = __bfloat162float(gate_up[row * 2 * I + col]);
+    const float u = __bfloat162float(gate_up[row * 2 * I + I + col]);
+    out[i] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
+  }
+}
 
 constexpr int kLayers = 28;
 constexpr size_t kWorkspace = 32u << 20;
@@ -42,6 +65,7 @@ struct Problem {
   cublasLtMatrixLayout_t a{}, b{}, c{};
   std::vector<void*> w;  // kLayers copies
   void *x = nullptr, *out = nullptr;
+  void *stand_in_in = nullptr, *stand_in_out = nullptr;  // [M, 2 x 3072], [M, 3072] bf16
   int M, N, K;
 
   Problem(int M_, int N_, int K_) : M(M_), N(N_), K(K_) {
@@ -66,6 +90,8 @@ struct Problem {
     for (void* p : w) cudaFree(p);
     cudaFree(x);
     cudaFree(out);
+    cudaFree(stand_in_in);
+    cudaFree(stand_in_out);
     cublasLtMatrixLayoutDestroy(a);
     cublasLtMatrixLayoutDestroy(b);
     cublasLtMatrixLayoutDestroy(c);
@@ -74,11 +100,29 @@ struct Problem {
 
   // Mean microseconds per product over reps passes of the 28 weights, replayed as one CUDA graph
   // (as the engine's decode steps run: no host launch cost in the time); < 0 if the algo fails.
-  double time(const Setup& s, const cublasLtMatmulAlgo_t& algo, int reps) {
+  // Stand-in: nothing, the SiLU stand-in alone, or the stand-in before each product (prefetching
+  // that product's weights or not). warm: every layer multiplies by copy 0 (L2-resident).
+  enum class Before { kNothing, kStandInOnly, kStandIn, kStandInPrefetching };
+  double time(const Setup& s, const cublasLtMatmulAlgo_t& algo, int reps, Before before = Before::kNothing,
+              bool warm = false) {
     const float alpha = 1.f, beta = 0.f;
+    const int I = 3072;
+    if (!stand_in_in) {
+      check(cudaMalloc(&stand_in_in, size_t(M) * 2 * I * 2), "stand-in in");
+      check(cudaMemset(stand_in_in, 0x3c, size_t(M) * 2 * I * 2), "stand-in fill");
+      check(cudaMalloc(&stand_in_out, size_t(M) * I * 2), "stand-in out");
+    }
     auto once = [&](int l) {
-      return cublasLtMatmul(s.lt, desc, &alpha, w[size_t(l)], a, x, b, &beta, out, c, out, c, &algo,
-                            s.workspace, kWorkspace, s.stream);
+      void* weight = w[warm ? 0 : size_t(l)];
+      if (before != Before::kNothing) {
+        const bool prefetch = before == Before::kStandInPrefetching;
+        silu_mul_stand_in<<<264, 256, 0, s.stream>>>(
+            static_cast<const __nv_bfloat16*>(stand_in_in), static_cast<__nv_bfloat16*>(stand_in_out), M, I,
+            static_cast<const char*>(weight), prefetch ? size_t(N) * K * 2 : 0);
+        if (before == Before::kStandInOnly) return CUBLAS_STATUS_SUCCESS;
+      }
+      return cublasLtMatmul(s.lt, desc, &alpha, weight, a, x, b, &beta, out, c, out, c, &algo, s.workspace,
+                            kWorkspace, s.stream);
     };
     for (int l = 0; l < kLayers; ++l)
       if (!ok(once(l))) return -1.0;
@@ -127,10 +171,24 @@ void report(const Problem& p, const char* shape, const char* variant, const cubl
               us, bytes / (us * 1e-6) / 1e12);
 }
 
+// Per layer: the stand-in alone, the product alone (cold, warm), the pair, and the pair with the
+// stand-in prefetching the product's weights. The pair's saving is what prefetching would buy.
+void prefetch_report(Problem& p, const Setup& s, const char* shape, const cublasLtMatmulAlgo_t& algo, int reps) {
+  using B = Problem::Before;
+  const double stand_in = p.time(s, algo, reps, B::kStandInOnly);
+  const double cold = p.time(s, algo, reps), warm = p.time(s, algo, reps, B::kNothing, true);
+  const double pair = p.time(s, algo, reps, B::kStandIn);
+  const double prefetched = p.time(s, algo, reps, B::kStandInPrefetching);
+  std::printf("%-8s M %3d  stand-in %6.2f  product cold %6.2f warm %6.2f  pair %6.2f  pair+prefetch %6.2f us"
+              "  (saves %5.2f us)\n",
+              shape, p.M, stand_in, cold, warm, pair, prefetched, pair - prefetched);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 30;
+  const bool prefetch = argc > 2 && std::strcmp(argv[2], "--prefetch") == 0;
   Setup s{};
   if (!ok(cublasLtCreate(&s.lt))) return 1;
   check(cudaMalloc(&s.workspace, kWorkspace), "workspace");
@@ -154,6 +212,10 @@ int main(int argc, char** argv) {
         report(p, sh.name, name, results[i].algo, p.time(s, results[i].algo, reps));
       }
       if (found == 0) continue;
+      if (prefetch) {
+        if (sh.N <= 6144) prefetch_report(p, s, sh.name, results[0].algo, reps);
+        continue;
+      }
       for (int split : {2, 4, 8, 16}) {
         cublasLtMatmulAlgo_t algo = results[0].algo;
         const cublasLtReductionScheme_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
