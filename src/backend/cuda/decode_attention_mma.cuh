@@ -51,23 +51,16 @@ namespace nanovllm::cuda::decode_detail {
 
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
 // register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
-// L2_AHEAD: a warp asks L2 for its next iteration's K / V rows and scales while it works on the
-// current ones, so those loads wait for L2 rather than DRAM (bytes in flight without registers).
-template <int MIN_CTAS_, bool L2_AHEAD_ = true>
+template <int MIN_CTAS_>
 struct MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
   static constexpr int STEP = kWarps * WARP_TOKENS;  // tokens per CTA iteration
   static constexpr int MIN_CTAS = MIN_CTAS_;
-  static constexpr bool L2_AHEAD = L2_AHEAD_;
 };
 template <class Loop>
 constexpr bool is_mma_loop = false;
-template <int N, bool A>
-constexpr bool is_mma_loop<MmaLoop<N, A>> = true;
-
-__device__ __forceinline__ void prefetch_l2(const void* p) {
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
+template <int N>
+constexpr bool is_mma_loop<MmaLoop<N>> = true;
 
 // c += A x B, int8 operands (m16n8k32), s32 accumulation.
 __device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -264,9 +257,8 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 
   // One warp iteration over tokens [t0, t0 + 16). FULL: all of them attended and in one cache
   // block (no per-token checks or lookups); otherwise each token is checked and looked up.
-  // FULL takes the cache block id of t0 (looked up an iteration ahead) and that of the warp's
-  // next 16 tokens, t0 + STEP (-1: none; with L2_AHEAD they are prefetched).
-  auto iteration = [&](auto full, int t0, int32_t block_id, int32_t next_block_id) {
+  // FULL takes the cache block id of t0 (looked up an iteration ahead).
+  auto iteration = [&](auto full, int t0, int32_t block_id) {
     constexpr bool FULL = decltype(full)::value;
     uint32_t kw[2][KLW];         // tokens g, g + 8, as loaded
     uint32_t vw[4][VLW];         // tokens vtok
@@ -291,16 +283,6 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       }
 #pragma unroll
       for (int i = 0; i < 4; ++i) load_words<VLW>(vrow + v_off[i], vw[i]);
-      if constexpr (Loop::L2_AHEAD) {
-        if (next_block_id >= 0) {  // lane: token lane % 16's K row (lanes < 16) or V row, and its scale
-          const uint32_t tn = uint32_t(t0 + Loop::STEP);
-          const uint32_t slot = uint32_t(next_block_id) * uint32_t(bs) +
-                                a.block_size.remainder(tn, a.block_size.quotient(tn)) + uint32_t(lane & 15);
-          const bool k_half = lane < 16;
-          prefetch_l2((k_half ? kcache : vcache) + uint64_t(slot) * uint32_t(stride) + kv_head * HB);
-          prefetch_l2((k_half ? kv.k_scale : kv.v_scale) + (slot * uint32_t(hkv) + uint32_t(kv_head)));
-        }
-      }
     } else {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -477,13 +459,12 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     for (; t0 + WT <= end; t0 += Loop::STEP) {
       const int32_t block_id = next_block;
       const int tn = t0 + Loop::STEP;
-      const bool next_full = tn + WT <= end;
-      if (next_full) next_block = table[a.block_size.quotient(uint32_t(tn))];
-      iteration(std::true_type{}, t0, block_id, next_full ? next_block : -1);
+      if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
+      iteration(std::true_type{}, t0, block_id);
     }
   }
 #pragma unroll 1
-  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0, -1);
+  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0);
 
   // ---- this warp's state of heads 2c, 2c + 1 into shared memory (real dims), then the merge ----
 #pragma unroll
