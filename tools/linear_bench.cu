@@ -27,13 +27,15 @@ void check(cudaError_t e, const char* what) {
 bool ok(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS; }
 
 // silu(gate) * up over gate_up [rows, 2 I] -> out [rows, I], as the engine's silu_mul; the grid's
-// threads first hand prefetch [bytes] to L2 in 16 KB bulk requests (bytes % 16 == 0).
+// threads first hand prefetch [bytes] to L2 in 4 KB bulk requests spread over the CTAs (bytes % 16 == 0).
 __global__ void silu_mul_stand_in(const __nv_bfloat16* gate_up, __nv_bfloat16* out, int rows, int I,
                                   const char* prefetch, size_t bytes) {
-  constexpr size_t kChunk = 16384;
+  constexpr size_t kChunk = 4096;
   const size_t thread = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t threads = size_t(gridDim.x) * blockDim.x;
-  for (size_t off = thread * kChunk; off < bytes; off += threads * kChunk) {
+  // chunk k goes to CTA k % grid, so every SM issues a few (one SM alone drains them slowly)
+  const size_t spread = size_t(threadIdx.x) * gridDim.x + blockIdx.x;
+  for (size_t off = spread * kChunk; off < bytes; off += threads * kChunk) {
     const unsigned n = unsigned(bytes - off < kChunk ? bytes - off : kChunk);
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(prefetch + off), "r"(n) : "memory");
   }
