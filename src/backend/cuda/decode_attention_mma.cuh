@@ -39,6 +39,7 @@
 #include <cuda_runtime.h>
 
 #include <cfloat>
+#include <cstddef>
 #include <type_traits>
 
 #include "backend/cuda/common.cuh"
@@ -145,15 +146,15 @@ __device__ __forceinline__ void load_words(const char* p, uint32_t (&w)[WORDS]) 
 // Words of one load: 16 bytes where the lane's row part has them, else all of it (8 or 4 bytes).
 constexpr int chunk_words(int words) { return words >= 4 ? 4 : words; }
 
-// A lane's copy of `words` words at p into its lane-minor slots of a ring stage (chunk c at
-// dst[c][lane]): cp.async, 16-byte chunks through L2 only.
+// A lane's copy of `words` words at p into its lane-minor slots of a ring stage: dst is the
+// shared-memory address of its chunk 0 (array[0][lane]); chunk c lies 32 chunks further each.
+// cp.async, 16-byte chunks through L2 only.
 template <int WORDS>
-__device__ __forceinline__ void copy_words_async(uint32_t (*dst)[32][chunk_words(WORDS)], const char* p,
-                                                 int lane) {
+__device__ __forceinline__ void copy_words_async(uint32_t dst, const char* p) {
   constexpr int C = chunk_words(WORDS);
 #pragma unroll
   for (int i = 0; i < WORDS / C; ++i) {
-    const uint32_t d = uint32_t(__cvta_generic_to_shared(&dst[i][lane][0]));
+    const uint32_t d = dst + uint32_t(i * 32 * C * 4);
     if constexpr (C == 4)
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(p + 16 * i) : "memory");
     else
@@ -172,10 +173,8 @@ __device__ __forceinline__ void read_words(const uint32_t (*src)[32][chunk_words
     for (int j = 0; j < C; ++j) w[C * i + j] = src[i][lane][j];
 }
 
-__device__ __forceinline__ void copy_float_async(float* dst, const float* p) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(uint32_t(__cvta_generic_to_shared(dst))),
-               "l"(p)
-               : "memory");
+__device__ __forceinline__ void copy_float_async(uint32_t dst, const float* p) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(p) : "memory");
 }
 __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // Waits for all but the most recent N committed groups of this thread's copies.
@@ -345,19 +344,26 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 #pragma unroll
     for (int i = 0; i < 4; ++i) load_words<VLW>(vrow + v_off[i], x.vw[i]);
   };
-  // The same loads as cp.async into this warp's ring stage, read back by read_stage.
-  auto copy_full = [&](int t0, int32_t block_id, Stage& st) {
+  // The same loads as cp.async into this warp's ring stage (its shared-memory address plus this
+  // lane's offset, lane_at), read back by read_stage.
+  constexpr int KC = chunk_words(KLW), VC = chunk_words(VLW);
+  auto copy_full = [&](int t0, int32_t block_id, uint32_t stage_at) {
     const uint32_t slot0 = first_slot(t0, block_id);
     const uint64_t row = uint64_t(slot0) * uint32_t(stride);
     const uint32_t sp = slot0 * uint32_t(hkv);
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      copy_words_async<KLW>(st.k[i], kcache + row + k_off[i], lane);
-      copy_float_async(&st.scale[i][lane], kv.k_scale + (sp + s_off[i]));
-      copy_float_async(&st.scale[2 + i][lane], kv.v_scale + (sp + s_off[i]));
+      copy_words_async<KLW>(stage_at + uint32_t(offsetof(Stage, k) + i * sizeof(Stage::k[0]) + lane * KC * 4),
+                            kcache + row + k_off[i]);
+      copy_float_async(stage_at + uint32_t(offsetof(Stage, scale) + i * 128 + lane * 4),
+                       kv.k_scale + (sp + s_off[i]));
+      copy_float_async(stage_at + uint32_t(offsetof(Stage, scale) + (2 + i) * 128 + lane * 4),
+                       kv.v_scale + (sp + s_off[i]));
     }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) copy_words_async<VLW>(st.v[i], vcache + row + v_off[i], lane);
+    for (int i = 0; i < 4; ++i)
+      copy_words_async<VLW>(stage_at + uint32_t(offsetof(Stage, v) + i * sizeof(Stage::v[0]) + lane * VC * 4),
+                            vcache + row + v_off[i]);
   };
   auto read_stage = [&](const Stage& st, Tile& x) {
 #pragma unroll
@@ -555,8 +561,9 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       // Stage j % 2 holds iteration j: iteration j + 1's copies are issued before j computes.
       // One commit per iteration (empty past the last full one) keeps wait_copies<1> exact.
       Stage* const ring = s_ring[warp];
+      const uint32_t ring_at = uint32_t(__cvta_generic_to_shared(ring));  // stage j at + j sizeof(Stage)
       if (t0 + WT <= end) {
-        copy_full(t0, next_block, ring[0]);
+        copy_full(t0, next_block, ring_at);
         if (t0 + Loop::STEP + WT <= end) next_block = table[a.block_size.quotient(uint32_t(t0 + Loop::STEP))];
       }
       commit_copies();
@@ -565,7 +572,7 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
       for (; t0 + WT <= end; t0 += Loop::STEP) {
         const int tn = t0 + Loop::STEP;
         if (tn + WT <= end) {
-          copy_full(tn, next_block, ring[stage ^ 1]);
+          copy_full(tn, next_block, ring_at + uint32_t((stage ^ 1) * sizeof(Stage)));
           const int tnn = tn + Loop::STEP;
           if (tnn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tnn))];
         }
