@@ -68,9 +68,15 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
     return w.load_f32(name, s);
   };
   // A matrix is stored in the backend's weight dtype where that loses nothing (a BF16 checkpoint
-  // on the CPU), else in the activation dtype (dequantized GGUF blocks, rotated or dummy weights).
-  auto matrix = [&](const std::vector<float>& values, std::initializer_list<int64_t> shape) {
-    const bool narrow = weight_dtype_ != act_ && exact_in(weight_dtype_, values);
+  // on the CPU), else in the activation dtype (dequantized GGUF blocks, dummy weights). A matrix
+  // that the V rotation folded into (rotated_from_exact: exact in the weight dtype before)
+  // is rounded to the weight dtype too: the rotation is an exact identity only in real
+  // arithmetic anyway, the rounding is the one a BF16 backend (CUDA) makes for every matrix, and
+  // keeping it in F32 doubled the bytes of v_proj and o_proj a step reads (CPU W4 with INT8 KV
+  // 88.7 -> 74 ms per token with the rotation off, docs/benchmarks.md).
+  auto matrix = [&](const std::vector<float>& values, std::initializer_list<int64_t> shape,
+                    bool rotated_from_exact = false) {
+    const bool narrow = weight_dtype_ != act_ && (rotated_from_exact || exact_in(weight_dtype_, values));
     return store_.upload(values, narrow ? weight_dtype_ : act_, shape);
   };
   embed_ = matrix(get("model.embed_tokens.weight", {V, H}), {V, H});
@@ -104,17 +110,21 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
         kb = get(p + "self_attn.k_proj.bias", {Hkv * D});
         vb = get(p + "self_attn.v_proj.bias", {Hkv * D});
       }
+      const bool v_rotated_from_exact =
+          rot.rotate_v && !fold_norms && exact_in(weight_dtype_, q) && exact_in(weight_dtype_, k) &&
+          exact_in(weight_dtype_, v);
       if (rot.rotate_v) rotate_v_proj(v, vb, Hkv, D, H);
       if (fold_norms)
         for (auto* m : {&q, &k, &v}) fold_norm_into_columns(*m, input_norm);
-      L.qkv_weight = matrix(concat_rows({&q, &k, &v}), {(Hq + 2 * Hkv) * D, H});
+      L.qkv_weight = matrix(concat_rows({&q, &k, &v}), {(Hq + 2 * Hkv) * D, H}, v_rotated_from_exact);
       if (c.attention_bias)
         L.qkv_bias = store_.upload(concat_rows({&qb, &kb, &vb}), act_, {(Hq + 2 * Hkv) * D});
     }
     {
       auto o = get(p + "self_attn.o_proj.weight", {H, Hq * D});
+      const bool o_rotated_from_exact = rot.rotate_v && exact_in(weight_dtype_, o);
       if (rot.rotate_v) rotate_o_proj(o, H, Hq, D);
-      L.o_weight = matrix(o, {H, Hq * D});
+      L.o_weight = matrix(o, {H, Hq * D}, o_rotated_from_exact);
     }
     if (c.attention_out_bias)
       L.o_bias = store_.upload(get(p + "self_attn.o_proj.bias", {H}), act_, {H});

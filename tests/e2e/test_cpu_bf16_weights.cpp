@@ -1,8 +1,9 @@
 // A BF16 checkpoint on the CPU (CpuBackend::weight_dtype): the model keeps its matrices in BF16
 // (half the bytes a decode step reads) and computes the logits it computes with the same values
-// stored as F32; matrices BF16 cannot hold exactly (an F32 or dequantized GGUF checkpoint, rotated
-// weights) stay F32. stories260K's weights, rounded to BF16 by a wrapping source, stand in for a
-// BF16 checkpoint.
+// stored as F32; matrices BF16 cannot hold exactly (an F32 or dequantized GGUF checkpoint) stay
+// F32. A quantized KV cache's V rotation, folded into v_proj and o_proj, is rounded back to BF16
+// for a BF16 checkpoint (as a BF16 backend stores every matrix). stories260K's weights, rounded
+// to BF16 by a wrapping source, stand in for a BF16 checkpoint.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/half.h"
 #include "e2e_util.h"
+#include "model/decoder_model.h"
+#include "model/kv_rotation_plan.h"
 #include "model/model_source.h"
 #include "sequence_run.h"
 
@@ -79,6 +82,27 @@ TEST(CpuBf16Weights, Bf16CheckpointKeepsItsMatricesInBf16) {
     // The same values in F32 arithmetic: the two differ by the order of float roundings only.
     EXPECT_LT(err, 1e-4 * scale);
   }
+}
+
+TEST(CpuBf16Weights, RotatedMatricesOfABf16CheckpointStayBf16) {
+  const LoadedModel m = open_model(e2e::stories_dir().string(), "", "auto", 0);
+  ModelConfig bf16_config = m.config;
+  bf16_config.torch_dtype = DType::BF16;
+  LoadedModel bf16_model{bf16_config, std::make_unique<SharedWeights>(*m.weights, true), {}};
+  LoadedModel inexact_bf16_model{bf16_config, std::make_unique<SharedWeights>(*m.weights, false), {}};
+  ASSERT_TRUE(kv_rotation_plan(KvDType::INT8, m.config.head_dim).rotate_v);
+
+  CpuBackend backend;
+  auto bytes = [&](const LoadedModel& lm, KvDType kv) {
+    return DecoderModel(lm.config, backend, *lm.weights, 32, 32, kv).weight_bytes();
+  };
+  // An INT8 cache rotates V into v_proj / o_proj: no more weight bytes than a 16-bit cache.
+  EXPECT_EQ(bytes(bf16_model, KvDType::INT8), bytes(bf16_model, KvDType::BF16));
+  EXPECT_EQ(bytes(bf16_model, KvDType::INT4), bytes(bf16_model, KvDType::BF16));
+  // Values BF16 cannot hold stay F32, rotated or not.
+  EXPECT_EQ(bytes(inexact_bf16_model, KvDType::INT8), bytes(inexact_bf16_model, KvDType::BF16));
+  EXPECT_EQ(bytes(inexact_bf16_model, KvDType::INT8) - bytes(bf16_model, KvDType::INT8),
+            2 * matrix_elements(m.config, *m.weights));
 }
 
 }  // namespace
