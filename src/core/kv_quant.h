@@ -78,16 +78,17 @@ NANOVLLM_HD uint8_t fp8_e4m3_encode(float x) {
   return uint8_t(sign | code);
 }
 
+// Branch-free (masks only), so that a loop of them vectorizes on the CPU.
 NANOVLLM_HD float fp8_e4m3_decode(uint8_t b) {
-  uint32_t sign = uint32_t(b & 0x80u) << 24;
-  uint32_t e = (b >> 3) & 15u;
-  uint32_t m = b & 7u;
-  if (e == 15u && m == 7u) return bits_float(sign | 0x7fc00000u);
-  if (e == 0u) {
-    float v = float(m) * 0.001953125f;  // m * 2^-9
-    return sign ? -v : v;
-  }
-  return bits_float(sign | ((e + 120u) << 23) | (m << 20));
+  const uint32_t sign = uint32_t(b & 0x80u) << 24;
+  const uint32_t em = b & 0x7fu;  // exponent e (4 bits) and mantissa m (3 bits)
+  // e >= 1: (em << 20) is (e << 23) | (m << 20); + 120 rebiases e from 7 to 127.
+  const uint32_t normal = sign | ((em << 20) + (120u << 23));
+  // e == 0: m x 2^-9, exact in float.
+  const uint32_t subnormal = sign | float_bits(float(em) * 0.001953125f);
+  const uint32_t is_normal = 0u - uint32_t(em >= 8u), is_nan = 0u - uint32_t(em == 0x7fu);  // masks
+  const uint32_t finite = (normal & is_normal) | (subnormal & ~is_normal);
+  return bits_float((finite & ~is_nan) | ((sign | 0x7fc00000u) & is_nan));
 }
 
 NANOVLLM_HD uint8_t fp8_e4m3_quantize(float x, float scale) {

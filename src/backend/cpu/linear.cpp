@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/tensor_checks.h"
 #include "core/half.h"
@@ -54,11 +55,6 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const ui
     for (; k < K; ++k) sum += bf16_to_float(row[k]) * x[k];
     o[n] = beta == 0.f ? sum : sum + beta * o[n];
   }
-}
-
-bool has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
 }
 #endif
 

@@ -1,10 +1,10 @@
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "backend/attention_checks.h"
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/kv_dispatch.h"
 #include "backend/cpu/tensor_checks.h"
@@ -47,105 +47,100 @@ std::vector<int32_t> check_inputs(const Tensor& q, const PagedKvLayer& kv,
   return seq_of;
 }
 
-// Every FP8 e4m3 code decoded once (an immutable table: a lookup beats the bit decoding).
-const std::array<float, 256> kFp8Values = [] {
-  std::array<float, 256> t{};
-  for (int c = 0; c < 256; ++c) t[size_t(c)] = fp8_e4m3_decode(uint8_t(c));
-  return t;
-}();
+// Always inlined, as is attend_row, so that attend_row_avx2 compiles all of them for AVX2 + FMA
+// (a target function inlines only what it is given).
+#define NANOVLLM_INLINE inline __attribute__((always_inline))
 
-// q[D] . k_raw[D] over the stored (unscaled) values of one cache row.
+// out[D] = the stored (unscaled) values of one cache row, widened to float.
 template <KvDType T>
-inline float dot_raw(const float* q, const void* k, int64_t D) {
-  float s = 0.f;
-  if constexpr (T == KvDType::FP8_E4M3) {
-    const uint8_t* b = static_cast<const uint8_t*>(k);
-    for (int64_t i = 0; i < D; ++i) s += q[i] * kFp8Values[b[i]];
-  } else if constexpr (T == KvDType::INT4) {
-    const uint8_t* b = static_cast<const uint8_t*>(k);
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < D / 2; ++i)
-      s += q[2 * i] * float(int4_low(b[i])) + q[2 * i + 1] * float(int4_high(b[i]));
-    if (D & 1) s += q[D - 1] * float(int4_low(b[D / 2]));
+NANOVLLM_INLINE void widen_row(const void* row, int64_t D, float* out) {
+  const uint8_t* b = static_cast<const uint8_t*>(row);
+  if constexpr (T == KvDType::INT4) {
+#pragma omp simd
+    for (int64_t i = 0; i < D / 2; ++i) {
+      out[2 * i] = float(int4_low(b[i]));
+      out[2 * i + 1] = float(int4_high(b[i]));
+    }
+    if (D & 1) out[D - 1] = float(int4_low(b[D / 2]));
   } else {
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < D; ++i) s += q[i] * kv_load_raw(k, T, i);
+#pragma omp simd
+    for (int64_t i = 0; i < D; ++i) out[i] = kv_load_raw(row, T, i);
   }
+}
+
+NANOVLLM_INLINE float dot(const float* a, const float* b, int64_t D) {
+  float s = 0.f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < D; ++i) s += a[i] * b[i];
   return s;
 }
 
-// acc[D] += w * v_raw[D]
-template <KvDType T>
-inline void axpy_raw(float w, const void* v, int64_t D, float* acc) {
-  if constexpr (T == KvDType::FP8_E4M3) {
-    const uint8_t* b = static_cast<const uint8_t*>(v);
-    for (int64_t i = 0; i < D; ++i) acc[i] += w * kFp8Values[b[i]];
-  } else if constexpr (T == KvDType::INT4) {
-    const uint8_t* b = static_cast<const uint8_t*>(v);
+// acc[D] += w * x[D]
+NANOVLLM_INLINE void axpy(float w, const float* x, int64_t D, float* acc) {
 #pragma omp simd
-    for (int64_t i = 0; i < D / 2; ++i) {
-      acc[2 * i] += w * float(int4_low(b[i]));
-      acc[2 * i + 1] += w * float(int4_high(b[i]));
-    }
-    if (D & 1) acc[D - 1] += w * float(int4_low(b[D / 2]));
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < D; ++i) acc[i] += w * kv_load_raw(v, T, i);
-  }
+  for (int64_t i = 0; i < D; ++i) acc[i] += w * x[i];
 }
 
-// Per-thread scratch of one work item: scores [G, block_size], running max/sum [G], acc [G, D].
+// Per-thread scratch of one work item: scores [G, block_size], running max/sum [G], acc [G, D],
+// one cache row widened [D].
 struct Scratch {
   std::vector<float> scores, max;
   std::vector<double> sum;
-  std::vector<float> acc;
+  std::vector<float> acc, row;
   Scratch(int64_t G, int64_t bs, int64_t D)
-      : scores(size_t(G * bs)), max(size_t(G)), sum(size_t(G)), acc(size_t(G * D)) {}
+      : scores(size_t(G * bs)), max(size_t(G)), sum(size_t(G)), acc(size_t(G * D)), row(size_t(D)) {}
 };
 
-// One (query row, KV head) work item: the G query heads of the GQA group share each K/V block
-// while it is in cache. Softmax is online per cache block: the block's scores, then one rescale
-// of each head's running (max, sum, acc). Quantized scales fold in: s = (q . k_q) * k_scale *
-// scale, and the weight of v_q is p * v_scale; nothing is dequantized into memory.
+// One (query row, KV head) work item: the G query heads of the GQA group share each K/V row,
+// widened once for all of them. Softmax is online per cache block: the block's scores, then one
+// rescale of each head's running (max, sum, acc). Quantized scales fold in: s = (q . k_q) *
+// k_scale * scale, and the weight of v_q is p * v_scale; nothing is dequantized into memory
+// beyond the one row being read.
 template <KvDType T>
-void attend_row(const float* q_row, const PagedKvLayer& kv, const int32_t* table,
-                int64_t num_keys, int32_t kv_head, int64_t G, float scale, float* out_row,
-                Scratch& s) {
+NANOVLLM_INLINE void attend_row(const float* q_row, const PagedKvLayer& kv, const int32_t* table,
+                                int64_t num_keys, int32_t kv_head, int64_t G, float scale,
+                                float* out_row, Scratch& s) {
   constexpr bool kQuantized = kv_is_quantized(T);
   const int64_t D = kv.head_dim, bs = kv.block_size;
   const char* k_base = static_cast<const char*>(kv.k);
   const char* v_base = static_cast<const char*>(kv.v);
   const float* q_group = q_row + int64_t(kv_head) * G * D;  // [G, D]
+  float* row = s.row.data();
   std::fill(s.acc.begin(), s.acc.end(), 0.f);
   std::fill(s.max.begin(), s.max.end(), -std::numeric_limits<float>::infinity());
   std::fill(s.sum.begin(), s.sum.end(), 0.0);
   for (int64_t start = 0; start < num_keys; start += bs) {
     const int64_t n = std::min(bs, num_keys - start);
     const int64_t slot0 = int64_t(table[start / bs]) * bs;
-    for (int64_t g = 0; g < G; ++g) {
-      float* scores = s.scores.data() + g * bs;
-      float block_max = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t slot = slot0 + j;
-        float x = dot_raw<T>(q_group + g * D, k_base + kv.value_offset(slot, kv_head), D);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t slot = slot0 + j;
+      widen_row<T>(k_base + kv.value_offset(slot, kv_head), D, row);
+      for (int64_t g = 0; g < G; ++g) {
+        float x = dot(q_group + g * D, row, D);
         if constexpr (kQuantized) x *= kv.k_scale[kv.scale_offset(slot, kv_head)];
-        scores[j] = x * scale;
-        block_max = std::max(block_max, scores[j]);
+        s.scores[size_t(g * bs + j)] = x * scale;
       }
-      float* a = s.acc.data() + g * D;
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      const float* scores = s.scores.data() + g * bs;
+      float block_max = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < n; ++j) block_max = std::max(block_max, scores[j]);
       if (block_max > s.max[size_t(g)]) {
         const float correction = std::exp(s.max[size_t(g)] - block_max);  // 0 on the first block
         s.sum[size_t(g)] *= correction;
+        float* a = s.acc.data() + g * D;
         for (int64_t i = 0; i < D; ++i) a[i] *= correction;
         s.max[size_t(g)] = block_max;
       }
-      const float m = s.max[size_t(g)];
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t slot = slot0 + j;
-        float p = std::exp(scores[j] - m);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t slot = slot0 + j;
+      widen_row<T>(v_base + kv.value_offset(slot, kv_head), D, row);
+      for (int64_t g = 0; g < G; ++g) {
+        float p = std::exp(s.scores[size_t(g * bs + j)] - s.max[size_t(g)]);
         s.sum[size_t(g)] += p;
         if constexpr (kQuantized) p *= kv.v_scale[kv.scale_offset(slot, kv_head)];
-        axpy_raw<T>(p, v_base + kv.value_offset(slot, kv_head), D, a);
+        axpy(p, row, D, s.acc.data() + g * D);
       }
     }
   }
@@ -158,6 +153,24 @@ void attend_row(const float* q_row, const PagedKvLayer& kv, const int32_t* table
   }
 }
 
+// attend_row compiled for AVX2 + FMA (the build's baseline is x86-64: SSE2): 8-wide widening
+// of the stored values and fused multiply-adds.
+template <KvDType T>
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+#endif
+void attend_row_avx2(const float* q_row, const PagedKvLayer& kv, const int32_t* table, int64_t num_keys,
+                     int32_t kv_head, int64_t G, float scale, float* out_row, Scratch& s) {
+  attend_row<T>(q_row, kv, table, num_keys, kv_head, G, scale, out_row, s);
+}
+
+template <KvDType T>
+void attend_row_baseline(const float* q_row, const PagedKvLayer& kv, const int32_t* table,
+                         int64_t num_keys, int32_t kv_head, int64_t G, float scale, float* out_row,
+                         Scratch& s) {
+  attend_row<T>(q_row, kv, table, num_keys, kv_head, G, scale, out_row, s);
+}
+
 }  // namespace
 
 // out[T, Hq D] = causal softmax(q . k * scale) . v over the paged cache. Query row t of sequence
@@ -167,6 +180,7 @@ void paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMet
   const std::vector<int32_t> seq_of = check_inputs(q, kv, meta, out);
   const int64_t T = q.dim(0), D = kv.head_dim, Hkv = kv.num_kv_heads;
   const int64_t Hq = q.dim(1) / D, G = Hq / Hkv;
+  const bool avx2 = has_avx2_fma();
   dispatch_kv_dtype(kv.dtype, [&](auto tag) {
     constexpr KvDType kT = decltype(tag)::value;
 #pragma omp parallel
@@ -179,8 +193,9 @@ void paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMet
         const int64_t q_len = meta.cu_seqlens_q[i + 1] - meta.cu_seqlens_q[i];
         const int64_t position = meta.context_lens[i] - q_len + (t - meta.cu_seqlens_q[i]);
         const int32_t* table = meta.block_tables + int64_t(i) * meta.max_blocks_per_seq;
-        attend_row<kT>(q.ptr<float>() + t * Hq * D, kv, table, position + 1, int32_t(kv_head), G,
-                       scale, out.ptr<float>() + t * Hq * D, scratch);
+        (avx2 ? attend_row_avx2<kT> : attend_row_baseline<kT>)(
+            q.ptr<float>() + t * Hq * D, kv, table, position + 1, int32_t(kv_head), G, scale,
+            out.ptr<float>() + t * Hq * D, scratch);
       }
     }
   });

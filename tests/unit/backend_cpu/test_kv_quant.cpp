@@ -75,6 +75,22 @@ TEST(KvQuant, SaturatesAtTheFormatMaximum) {
   EXPECT_EQ(fp8_e4m3_decode(0x7e), 448.f);
 }
 
+// Every E4M3 code against the format's definition: (-1)^s x 2^(e - 7) x (1 + m / 8), or
+// 2^-6 x m / 8 at e = 0; S.1111.111 is NaN (E4M3 has no infinities).
+TEST(KvQuant, Fp8DecodeMatchesTheFormatForEveryCode) {
+  for (int code = 0; code < 256; ++code) {
+    const int s = code >> 7, e = (code >> 3) & 15, m = code & 7;
+    const float got = fp8_e4m3_decode(uint8_t(code));
+    if (e == 15 && m == 7) {
+      EXPECT_TRUE(std::isnan(got)) << code;
+      continue;
+    }
+    const double magnitude = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+    EXPECT_EQ(double(got), s ? -magnitude : magnitude) << code;
+    EXPECT_EQ(std::signbit(got), s == 1) << code;  // -0 for 0x80
+  }
+}
+
 TEST(KvQuant, ZeroHeadStoresScaleZeroAndZeros) {
   for (KvDType t : kQuantized) {
     for (int n : {1, 7, 128}) {
