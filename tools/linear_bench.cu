@@ -2,7 +2,7 @@
 // features N, inputs K) the heuristic's candidates and split-K variants of its first choice,
 // each timed over 28 copies of the weight (one per layer, as a decode step reads them: cold in
 // L2) inside a CUDA graph. Prints microseconds per product and the weight bytes' bandwidth.
-// With --prefetch it asks instead whether the kernel before a product can hide the product's
+// With --prefetch it also asks whether the kernel before a product can hide the product's
 // weight reads: each layer runs a SiLU-and-multiply sized stand-in and then the first choice, with
 // and without the stand-in prefetching that layer's weights into L2 (cp.async.bulk.prefetch.L2).
 // Usage: linear_bench [reps] [--prefetch]   (default 30)
@@ -109,7 +109,7 @@ struct Problem {
               bool warm = false) {
     const float alpha = 1.f, beta = 0.f;
     const int I = 3072;
-    if (!stand_in_in) {
+    if (before != Before::kNothing && !stand_in_in) {
       check(cudaMalloc(&stand_in_in, size_t(M) * 2 * I * 2), "stand-in in");
       check(cudaMemset(stand_in_in, 0x3c, size_t(M) * 2 * I * 2), "stand-in fill");
       check(cudaMalloc(&stand_in_out, size_t(M) * I * 2), "stand-in out");

@@ -72,8 +72,8 @@ void DecoderModel::load(const WeightSource& w, KvDType kv_dtype) {
   // that the V rotation folded into (rotated_from_exact: exact in the weight dtype before)
   // is rounded to the weight dtype too: the rotation is an exact identity only in real
   // arithmetic anyway, the rounding is the one a BF16 backend (CUDA) makes for every matrix, and
-  // keeping it in F32 doubled the bytes of v_proj and o_proj a step reads (CPU W4 with INT8 KV
-  // 88.7 -> 74 ms per token with the rotation off, docs/benchmarks.md).
+  // keeping it in F32 doubled the bytes of qkv and o_proj a step reads (CPU W4 with INT8 KV
+  // 84.2 -> 70.2 ms per token when they stay BF16, docs/benchmarks.md).
   auto matrix = [&](const std::vector<float>& values, std::initializer_list<int64_t> shape,
                     bool rotated_from_exact = false) {
     const bool narrow = weight_dtype_ != act_ && (rotated_from_exact || exact_in(weight_dtype_, values));

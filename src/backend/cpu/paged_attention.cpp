@@ -184,13 +184,6 @@ void attend_row_avx2(const float* q_row, const PagedKvLayer& kv, const int32_t* 
   attend_row<T>(q_row, kv, table, num_keys, kv_head, G, scale, out_row, s);
 }
 
-template <KvDType T>
-void attend_row_baseline(const float* q_row, const PagedKvLayer& kv, const int32_t* table,
-                         int64_t num_keys, int32_t kv_head, int64_t G, float scale, float* out_row,
-                         Scratch& s) {
-  attend_row<T>(q_row, kv, table, num_keys, kv_head, G, scale, out_row, s);
-}
-
 }  // namespace
 
 // out[T, Hq D] = causal softmax(q . k * scale) . v over the paged cache. Query row t of sequence
@@ -213,7 +206,7 @@ void paged_attention(const Tensor& q, const PagedKvLayer& kv, const AttentionMet
         const int64_t q_len = meta.cu_seqlens_q[i + 1] - meta.cu_seqlens_q[i];
         const int64_t position = meta.context_lens[i] - q_len + (t - meta.cu_seqlens_q[i]);
         const int32_t* table = meta.block_tables + int64_t(i) * meta.max_blocks_per_seq;
-        (avx2 ? attend_row_avx2<kT> : attend_row_baseline<kT>)(
+        (avx2 ? attend_row_avx2<kT> : attend_row<kT>)(
             q.ptr<float>() + t * Hq * D, kv, table, position + 1, int32_t(kv_head), G, scale,
             out.ptr<float>() + t * Hq * D, scratch);
       }

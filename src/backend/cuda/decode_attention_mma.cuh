@@ -313,12 +313,17 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   float vmul = 0.f;                    // 2^e (0: not chosen yet, the warp has seen no token)
 
   // A full warp iteration's 16 tokens [t0, t0 + 16) are all attended and in one cache block (no
-  // per-token checks or lookups): their first slot, given t0's cache block id.
+  // per-token checks or lookups): token t0 + i is slot slot0 + i, given t0's cache block id. Its
+  // K / V rows start `row` bytes into the caches (one 32 x 32 -> 64 multiply), its scales at
+  // element `scale` (32-bit: a layer's cache has < 2^31 slots and < 2^31 scales).
+  struct FirstSlot {
+    uint64_t row;
+    uint32_t scale;
+  };
   auto first_slot = [&](int t0, int32_t block_id) {
-    // slot of token t0 + i is slot0 + i (32-bit: a layer's cache has < 2^31 slots and < 2^31
-    // scales)
     const uint32_t blk = a.block_size.quotient(uint32_t(t0));
-    return uint32_t(block_id) * uint32_t(bs) + a.block_size.remainder(uint32_t(t0), blk);
+    const uint32_t slot0 = uint32_t(block_id) * uint32_t(bs) + a.block_size.remainder(uint32_t(t0), blk);
+    return FirstSlot{uint64_t(slot0) * uint32_t(stride), slot0 * uint32_t(hkv)};
   };
   // What one warp iteration computes on: K words of tokens g, g + 8 (as stored), V words of the
   // vtok tokens, the scales of tokens g, g + 8, and which of g, g + 8 are attended.
@@ -329,11 +334,10 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     bool valid[2];
   };
   auto load_full = [&](int t0, int32_t block_id, Tile& x) {
-    const uint32_t slot0 = first_slot(t0, block_id);
-    const uint64_t row = uint64_t(slot0) * uint32_t(stride);  // one 32 x 32 -> 64 multiply
-    const char* const krow = kcache + row;
-    const char* const vrow = vcache + row;
-    const uint32_t sp = slot0 * uint32_t(hkv);
+    const FirstSlot first = first_slot(t0, block_id);
+    const char* const krow = kcache + first.row;
+    const char* const vrow = vcache + first.row;
+    const uint32_t sp = first.scale;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       load_words<KLW>(krow + k_off[i], x.kw[i]);
@@ -344,13 +348,13 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
 #pragma unroll
     for (int i = 0; i < 4; ++i) load_words<VLW>(vrow + v_off[i], x.vw[i]);
   };
-  // The same loads as cp.async into this warp's ring stage (its shared-memory address plus this
-  // lane's offset, lane_at), read back by read_stage.
+  // The same loads as cp.async into this warp's ring stage at shared-memory address stage_at
+  // (each lane into its own slots), read back by read_stage.
   constexpr int KC = chunk_words(KLW), VC = chunk_words(VLW);
   auto copy_full = [&](int t0, int32_t block_id, uint32_t stage_at) {
-    const uint32_t slot0 = first_slot(t0, block_id);
-    const uint64_t row = uint64_t(slot0) * uint32_t(stride);
-    const uint32_t sp = slot0 * uint32_t(hkv);
+    const FirstSlot first = first_slot(t0, block_id);
+    const uint64_t row = first.row;
+    const uint32_t sp = first.scale;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       copy_words_async<KLW>(stage_at + uint32_t(offsetof(Stage, k) + i * sizeof(Stage::k[0]) + lane * KC * 4),
