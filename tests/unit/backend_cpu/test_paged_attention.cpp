@@ -103,6 +103,37 @@ TEST(PagedAttention, ShuffledBlockTableEqualsContiguous) {
   }
 }
 
+// A query row gives the same bits whether it is one row of a prefill chunk (tiled with its
+// neighbours) or attended alone as a decode step at its position: scheduling (chunk sizes, prefix
+// caching, preemption) must never change an output. Head sizes off the kernel's 8-wide lanes too.
+TEST(PagedAttention, ARowsOutputDoesNotDependOnItsBatch) {
+  for (KvDType t : {KvDType::F32, KvDType::BF16, KvDType::INT8, KvDType::INT4})
+    for (int32_t D : {36, 128})
+      for (int32_t bs : {16, 20}) {
+        PagedAttentionSpec s;
+        s.q_lens = {45};
+        s.context_lens = {45};
+        s.head_dim = D;
+        s.block_size = bs;
+        s.num_heads = 6;
+        s.num_kv_heads = 2;
+        s.dtype = t;
+        PagedAttentionCase c = make_paged_attention_case(s, uint64_t(51 + D + bs));
+        const std::vector<float> chunk = run_attention(c);
+        const int64_t HD = int64_t(s.num_heads) * D;
+        for (int32_t row : {0, 7, 8, 19, 20, 31, 44}) {
+          PagedAttentionCase alone = c;
+          alone.num_tokens = 1;
+          alone.q.assign(c.q.begin() + row * HD, c.q.begin() + (row + 1) * HD);
+          alone.cu_seqlens_q = {0, 1};
+          alone.context_lens = {row + 1};
+          const std::vector<float> want(chunk.begin() + row * HD, chunk.begin() + (row + 1) * HD);
+          EXPECT_EQ(run_attention(alone), want)
+              << kv_dtype_name(t) << " D=" << D << " block " << bs << " row " << row;
+        }
+      }
+}
+
 // Stored: against attention over the dequantized cache (tight). Original: against the float
 // K/V before storage; the bound is the format's quantization error (values in [-2, 2]).
 TEST(PagedAttention, EveryKvDtype) {
