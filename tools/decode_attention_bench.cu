@@ -181,7 +181,7 @@ void run_variant(Problem<KV>& p, const char* kv_name, const Case& c, int reps) {
   const int64_t n = int64_t(c.batch) * kKvHeads * kGroup * kHeadDim;
   char loop[64];
   if constexpr (is_mma_loop<Loop>)
-    std::snprintf(loop, sizeof loop, "tensor cores min_ctas %d ring %d", Loop::MIN_CTAS, Loop::RING);
+    std::snprintf(loop, sizeof loop, "tensor cores min_ctas %d", Loop::MIN_CTAS);
   else
     std::snprintf(loop, sizeof loop, "vec %2d unroll %d min_ctas %d", Loop::VEC, Loop::UNROLL,
                   Loop::MIN_CTAS);
@@ -265,13 +265,13 @@ int main(int argc, char** argv) {
     cuda::decode_detail::run_dtype<KvDType::BF16, LoopConfig<8, 4, 0>, LoopConfig<8, 8, 0>,
                                    LoopConfig<4, 4, 0>, LoopConfig<8, 4, 8>>("bf16", reps, sms, only_case);
   if (only_dtype.empty() || only_dtype == "int8")
-    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::MmaLoop<4, 2>, cuda::decode_detail::MmaLoop<3>, LoopConfig<16, 4, 0>,
+    cuda::decode_detail::run_dtype<KvDType::INT8, cuda::decode_detail::MmaLoop<3>, LoopConfig<16, 4, 0>,
                                    LoopConfig<16, 2, 0>>(
         "int8", reps, sms, only_case);
   if (only_dtype.empty() || only_dtype == "fp8_e4m3")
-    cuda::decode_detail::run_dtype<KvDType::FP8_E4M3, cuda::decode_detail::MmaLoop<4, 2>, LoopConfig<16, 4, 0>>("fp8_e4m3", reps, sms,
+    cuda::decode_detail::run_dtype<KvDType::FP8_E4M3, LoopConfig<16, 4, 0>>("fp8_e4m3", reps, sms,
                                                                           only_case);
   if (only_dtype.empty() || only_dtype == "int4")
-    cuda::decode_detail::run_dtype<KvDType::INT4, cuda::decode_detail::MmaLoop<4, 2>, LoopConfig<32, 4, 0>>("int4", reps, sms, only_case);
+    cuda::decode_detail::run_dtype<KvDType::INT4, LoopConfig<32, 4, 0>>("int4", reps, sms, only_case);
   return 0;
 }

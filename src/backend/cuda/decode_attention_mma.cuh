@@ -39,7 +39,6 @@
 #include <cuda_runtime.h>
 
 #include <cfloat>
-#include <cstddef>
 #include <type_traits>
 
 #include "backend/cuda/common.cuh"
@@ -52,21 +51,16 @@ namespace nanovllm::cuda::decode_detail {
 
 // The loop tag of the tensor-core kernel (launch_typed dispatches on it); MIN_CTAS sets the
 // register budget (4: <= 128 per thread, what head_dim 128 needs without spilling; 3: <= 168).
-// RING: 0 loads each full iteration's K / V rows and scales into registers as it starts; 2 copies
-// the next full iteration's into a shared-memory stage (cp.async) while the current one computes,
-// so a warp has a second iteration's bytes in flight without holding them in registers.
-template <int MIN_CTAS_, int RING_ = 0>
+template <int MIN_CTAS_>
 struct MmaLoop {
   static constexpr int WARP_TOKENS = 16;             // tokens per warp and iteration
   static constexpr int STEP = kWarps * WARP_TOKENS;  // tokens per CTA iteration
   static constexpr int MIN_CTAS = MIN_CTAS_;
-  static constexpr int RING = RING_;
-  static_assert(RING == 0 || RING == 2, "no ring, or one stage computing while the next loads");
 };
 template <class Loop>
 constexpr bool is_mma_loop = false;
-template <int N, int R>
-constexpr bool is_mma_loop<MmaLoop<N, R>> = true;
+template <int N>
+constexpr bool is_mma_loop<MmaLoop<N>> = true;
 
 // c += A x B, int8 operands (m16n8k32), s32 accumulation.
 __device__ __forceinline__ void mma_s8(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
@@ -143,55 +137,6 @@ __device__ __forceinline__ void load_words(const char* p, uint32_t (&w)[WORDS]) 
   }
 }
 
-// Words of one load: 16 bytes where the lane's row part has them, else all of it (8 or 4 bytes).
-constexpr int chunk_words(int words) { return words >= 4 ? 4 : words; }
-
-// A lane's copy of `words` words at p into its lane-minor slots of a ring stage: dst is the
-// shared-memory address of its chunk 0 (array[0][lane]); chunk c lies 32 chunks further each.
-// cp.async, 16-byte chunks through L2 only.
-template <int WORDS>
-__device__ __forceinline__ void copy_words_async(uint32_t dst, const char* p) {
-  constexpr int C = chunk_words(WORDS);
-#pragma unroll
-  for (int i = 0; i < WORDS / C; ++i) {
-    const uint32_t d = dst + uint32_t(i * 32 * C * 4);
-    if constexpr (C == 4)
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(p + 16 * i) : "memory");
-    else
-      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(d), "l"(p + 4 * C * i), "n"(4 * C)
-                   : "memory");
-  }
-}
-
-template <int WORDS>
-__device__ __forceinline__ void read_words(const uint32_t (*src)[32][chunk_words(WORDS)], int lane,
-                                           uint32_t (&w)[WORDS]) {
-  constexpr int C = chunk_words(WORDS);
-#pragma unroll
-  for (int i = 0; i < WORDS / C; ++i)
-#pragma unroll
-    for (int j = 0; j < C; ++j) w[C * i + j] = src[i][lane][j];
-}
-
-__device__ __forceinline__ void copy_float_async(uint32_t dst, const float* p) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(p) : "memory");
-}
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits for all but the most recent N committed groups of this thread's copies.
-template <int N>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// One warp's loads of one full iteration in shared memory, lane-minor (each lane reads back the
-// chunks it copied, 16 bytes a lane in a row of 512: no bank conflicts).
-template <int KLW, int VLW>
-struct RingStage {
-  uint32_t k[2][KLW / chunk_words(KLW)][32][chunk_words(KLW)];  // tokens g, g + 8
-  uint32_t v[4][VLW / chunk_words(VLW)][32][chunk_words(VLW)];  // tokens vtok
-  float scale[4][32];                                           // k of g, g + 8; v of g, g + 8
-};
-
 // grid (Hkv, S, B), block kThreads (4 warps, each its own 16-token slices of the CTA's range).
 // q, out: [B, Hq, D] of T (16-bit).
 template <class T, KvDType KV, int D, int MAXG, class Loop>
@@ -213,8 +158,6 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   constexpr uint32_t kAll = 0xffffffffu;
   __shared__ float s_acc[kWarps][MAXG][D];
   __shared__ float s_ml[kWarps][MAXG][2];
-  using Stage = RingStage<KLW, VLW>;
-  __shared__ std::conditional_t<(Loop::RING > 0), Stage[kWarps][Loop::RING > 0 ? Loop::RING : 1], char[1]> s_ring;
 
   const CtaWork work = cta_work(a);
   if (empty_split_done<T, D>(work, a, out)) return;
@@ -312,106 +255,57 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
   float lsum[2] = {0.f, 0.f};          // this lane's share of their running sums
   float vmul = 0.f;                    // 2^e (0: not chosen yet, the warp has seen no token)
 
-  // A full warp iteration's 16 tokens [t0, t0 + 16) are all attended and in one cache block (no
-  // per-token checks or lookups): token t0 + i is slot slot0 + i, given t0's cache block id. Its
-  // K / V rows start `row` bytes into the caches (one 32 x 32 -> 64 multiply), its scales at
-  // element `scale` (32-bit: a layer's cache has < 2^31 slots and < 2^31 scales).
-  struct FirstSlot {
-    uint64_t row;
-    uint32_t scale;
-  };
-  auto first_slot = [&](int t0, int32_t block_id) {
-    const uint32_t blk = a.block_size.quotient(uint32_t(t0));
-    const uint32_t slot0 = uint32_t(block_id) * uint32_t(bs) + a.block_size.remainder(uint32_t(t0), blk);
-    return FirstSlot{uint64_t(slot0) * uint32_t(stride), slot0 * uint32_t(hkv)};
-  };
-  // What one warp iteration computes on: K words of tokens g, g + 8 (as stored), V words of the
-  // vtok tokens, the scales of tokens g, g + 8, and which of g, g + 8 are attended.
-  struct Tile {
-    uint32_t kw[2][KLW];
-    uint32_t vw[4][VLW];
-    float ks[2], vs[2];
+  // One warp iteration over tokens [t0, t0 + 16). FULL: all of them attended and in one cache
+  // block (no per-token checks or lookups); otherwise each token is checked and looked up.
+  // FULL takes the cache block id of t0 (looked up an iteration ahead).
+  auto iteration = [&](auto full, int t0, int32_t block_id) {
+    constexpr bool FULL = decltype(full)::value;
+    uint32_t kw[2][KLW];         // tokens g, g + 8, as loaded
+    uint32_t vw[4][VLW];         // tokens vtok
+    float ks[2], vs[2];          // scales of tokens g, g + 8
     bool valid[2];
-  };
-  auto load_full = [&](int t0, int32_t block_id, Tile& x) {
-    const FirstSlot first = first_slot(t0, block_id);
-    const char* const krow = kcache + first.row;
-    const char* const vrow = vcache + first.row;
-    const uint32_t sp = first.scale;
+    if constexpr (FULL) {
+      // slot of token t0 + i is slot0 + i (32-bit: a layer's cache has < 2^31 slots and
+      // < 2^31 scales)
+      const uint32_t blk = a.block_size.quotient(uint32_t(t0));
+      const uint32_t slot0 =
+          uint32_t(block_id) * uint32_t(bs) + a.block_size.remainder(uint32_t(t0), blk);
+      const uint64_t row = uint64_t(slot0) * uint32_t(stride);  // one 32 x 32 -> 64 multiply
+      const char* const krow = kcache + row;
+      const char* const vrow = vcache + row;
+      const uint32_t sp = slot0 * uint32_t(hkv);
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      load_words<KLW>(krow + k_off[i], x.kw[i]);
-      x.ks[i] = __ldcs(kv.k_scale + (sp + s_off[i]));
-      x.vs[i] = __ldcs(kv.v_scale + (sp + s_off[i]));
-      x.valid[i] = true;
-    }
+      for (int i = 0; i < 2; ++i) {
+        load_words<KLW>(krow + k_off[i], kw[i]);
+        ks[i] = __ldcs(kv.k_scale + (sp + s_off[i]));
+        vs[i] = __ldcs(kv.v_scale + (sp + s_off[i]));
+        valid[i] = true;
+      }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) load_words<VLW>(vrow + v_off[i], x.vw[i]);
-  };
-  // The same loads as cp.async into this warp's ring stage at shared-memory address stage_at
-  // (each lane into its own slots), read back by read_stage.
-  constexpr int KC = chunk_words(KLW), VC = chunk_words(VLW);
-  auto copy_full = [&](int t0, int32_t block_id, uint32_t stage_at) {
-    const FirstSlot first = first_slot(t0, block_id);
-    const uint64_t row = first.row;
-    const uint32_t sp = first.scale;
+      for (int i = 0; i < 4; ++i) load_words<VLW>(vrow + v_off[i], vw[i]);
+    } else {
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      copy_words_async<KLW>(stage_at + uint32_t(offsetof(Stage, k) + i * sizeof(Stage::k[0]) + lane * KC * 4),
-                            kcache + row + k_off[i]);
-      copy_float_async(stage_at + uint32_t(offsetof(Stage, scale) + i * 128 + lane * 4),
-                       kv.k_scale + (sp + s_off[i]));
-      copy_float_async(stage_at + uint32_t(offsetof(Stage, scale) + (2 + i) * 128 + lane * 4),
-                       kv.v_scale + (sp + s_off[i]));
-    }
+      for (int i = 0; i < 2; ++i) {
+        const int pos = t0 + g + 8 * i;
+        valid[i] = pos < end;
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-      copy_words_async<VLW>(stage_at + uint32_t(offsetof(Stage, v) + i * sizeof(Stage::v[0]) + lane * VC * 4),
-                            vcache + row + v_off[i]);
-  };
-  auto read_stage = [&](const Stage& st, Tile& x) {
+        for (int w = 0; w < KLW; ++w) kw[i][w] = 0u;
+        ks[i] = vs[i] = 0.f;
+        if (valid[i]) {
+          const int64_t sl = slot_of(a, table, pos);
+          load_words<KLW>(kbase + sl * stride, kw[i]);
+          ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
+          vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
+        }
+      }
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      read_words<KLW>(st.k[i], lane, x.kw[i]);
-      x.ks[i] = st.scale[i][lane];
-      x.vs[i] = st.scale[2 + i][lane];
-      x.valid[i] = true;
-    }
+      for (int i = 0; i < 4; ++i) {
+        const int pos = t0 + vtok[i];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) read_words<VLW>(st.v[i], lane, x.vw[i]);
-  };
-  // A partial iteration: each token checked against end and looked up on its own.
-  auto load_partial = [&](int t0, Tile& x) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int pos = t0 + g + 8 * i;
-      x.valid[i] = pos < end;
-#pragma unroll
-      for (int w = 0; w < KLW; ++w) x.kw[i][w] = 0u;
-      x.ks[i] = x.vs[i] = 0.f;
-      if (x.valid[i]) {
-        const int64_t sl = slot_of(a, table, pos);
-        load_words<KLW>(kbase + sl * stride, x.kw[i]);
-        x.ks[i] = __ldcs(kv.k_scale + sl * hkv + kv_head);
-        x.vs[i] = __ldcs(kv.v_scale + sl * hkv + kv_head);
+        for (int w = 0; w < VLW; ++w) vw[i][w] = 0u;
+        if (pos < end) load_words<VLW>(vbase + slot_of(a, table, pos) * stride, vw[i]);
       }
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int pos = t0 + vtok[i];
-#pragma unroll
-      for (int w = 0; w < VLW; ++w) x.vw[i][w] = 0u;
-      if (pos < end) load_words<VLW>(vbase + slot_of(a, table, pos) * stride, x.vw[i]);
-    }
-  };
-
-  // One warp iteration's arithmetic over its loaded tile.
-  auto compute = [&](const Tile& tile) {
-    const auto& kw = tile.kw;
-    const auto& vw = tile.vw;
-    const auto& ks = tile.ks;
-    const auto& vs = tile.vs;
-    const auto& valid = tile.valid;
     // P x 2^e stays in FP16's normal range: e from the v_scale of the warp's first token (lane
     // 0's token t0), fixed from then on (2^e exact; the acc is unscaled once at the end).
     if (vmul == 0.f) {
@@ -561,51 +455,16 @@ __global__ void __launch_bounds__(kThreads, Loop::MIN_CTAS)
     // The next iteration's block-table entry is read one iteration early, so that the data
     // loads do not wait for a table lookup first.
     int32_t next_block = t0 + WT <= end ? table[a.block_size.quotient(uint32_t(t0))] : 0;
-    if constexpr (Loop::RING > 0) {
-      // Stage j % 2 holds iteration j: iteration j + 1's copies are issued before j computes.
-      // One commit per iteration (empty past the last full one) keeps wait_copies<1> exact.
-      Stage* const ring = s_ring[warp];
-      const uint32_t ring_at = uint32_t(__cvta_generic_to_shared(ring));  // stage j at + j sizeof(Stage)
-      if (t0 + WT <= end) {
-        copy_full(t0, next_block, ring_at);
-        if (t0 + Loop::STEP + WT <= end) next_block = table[a.block_size.quotient(uint32_t(t0 + Loop::STEP))];
-      }
-      commit_copies();
-      int stage = 0;
 #pragma unroll 1
-      for (; t0 + WT <= end; t0 += Loop::STEP) {
-        const int tn = t0 + Loop::STEP;
-        if (tn + WT <= end) {
-          copy_full(tn, next_block, ring_at + uint32_t((stage ^ 1) * sizeof(Stage)));
-          const int tnn = tn + Loop::STEP;
-          if (tnn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tnn))];
-        }
-        commit_copies();
-        wait_copies<1>();
-        Tile tile;
-        read_stage(ring[stage], tile);
-        compute(tile);
-        stage ^= 1;
-      }
-      wait_copies<0>();
-    } else {
-#pragma unroll 1
-      for (; t0 + WT <= end; t0 += Loop::STEP) {
-        const int32_t block_id = next_block;
-        const int tn = t0 + Loop::STEP;
-        if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
-        Tile tile;
-        load_full(t0, block_id, tile);
-        compute(tile);
-      }
+    for (; t0 + WT <= end; t0 += Loop::STEP) {
+      const int32_t block_id = next_block;
+      const int tn = t0 + Loop::STEP;
+      if (tn + WT <= end) next_block = table[a.block_size.quotient(uint32_t(tn))];
+      iteration(std::true_type{}, t0, block_id);
     }
   }
 #pragma unroll 1
-  for (; t0 < end; t0 += Loop::STEP) {
-    Tile tile;
-    load_partial(t0, tile);
-    compute(tile);
-  }
+  for (; t0 < end; t0 += Loop::STEP) iteration(std::false_type{}, t0, 0);
 
   // ---- this warp's state of heads 2c, 2c + 1 into shared memory (real dims), then the merge ----
 #pragma unroll
