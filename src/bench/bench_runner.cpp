@@ -10,10 +10,7 @@
 #include "core/error.h"
 #include "model/model_source.h"
 #include "nanovllm/llm.h"
-
-#ifndef NANOVLLM_GIT_COMMIT
-#define NANOVLLM_GIT_COMMIT "unknown"
-#endif
+#include "nanovllm_git_commit.h"  // generated at build time (cmake/git_commit.cmake)
 
 namespace nanovllm::bench {
 namespace {
