@@ -132,18 +132,21 @@ struct Tile {
 
 // Per-thread scratch for tiles of up to max_q query vectors.
 struct Scratch {
-  int64_t padded_bs;          // block_size rounded up to kKeys
-  std::vector<float> k, v;    // [padded_bs, D] a block's K / V rows widened (finite past its keys)
-  std::vector<float> scores;  // [max_q, padded_bs]
-  std::vector<float> weights; // [padded_bs] one vector's probabilities x V scales
-  std::vector<float> max;     // [max_q]
-  std::vector<double> sum;    // [max_q]
-  std::vector<float> acc;     // [max_q, D]
+  int64_t padded_bs;                // block_size rounded up to kKeys
+  std::vector<float> k, v;          // [padded_bs, D] a block's K / V rows widened (finite past its keys)
+  std::vector<float> k_scale, v_scale;  // [padded_bs] the block's scales (quantized caches)
+  std::vector<float> scores;        // [padded_bs] one vector's scores of the block
+  std::vector<float> weights;       // [padded_bs] one vector's probabilities x V scales
+  std::vector<float> max;           // [max_q]
+  std::vector<double> sum;          // [max_q]
+  std::vector<float> acc;           // [max_q, D]
   Scratch(int64_t max_q, int64_t bs, int64_t D)
       : padded_bs((bs + kKeys - 1) / kKeys * kKeys),
         k(size_t(padded_bs * D), 0.f),
         v(size_t(padded_bs * D), 0.f),
-        scores(size_t(max_q * padded_bs)),
+        k_scale(size_t(padded_bs)),
+        v_scale(size_t(padded_bs)),
+        scores(size_t(padded_bs)),
         weights(size_t(padded_bs)),
         max(size_t(max_q)),
         sum(size_t(max_q)),
@@ -158,7 +161,6 @@ template <KvDType T>
 NANOVLLM_INLINE void attend_tile(const Tile& tile, const PagedKvLayer& kv, float scale, Scratch& s) {
   constexpr bool kQuantized = kv_is_quantized(T);
   const int64_t D = kv.head_dim, bs = kv.block_size, G = tile.G, Q = tile.rows * G;
-  const int64_t pbs = s.padded_bs;
   const char* k_base = static_cast<const char*>(kv.k);
   const char* v_base = static_cast<const char*>(kv.v);
   std::fill_n(s.acc.begin(), Q * D, 0.f);
@@ -173,15 +175,19 @@ NANOVLLM_INLINE void attend_tile(const Tile& tile, const PagedKvLayer& kv, float
     for (int64_t j = 0; j < n_block; ++j) {
       widen_row<T>(k_base + kv.value_offset(slot0 + j, tile.kv_head), D, s.k.data() + j * D);
       widen_row<T>(v_base + kv.value_offset(slot0 + j, tile.kv_head), D, s.v.data() + j * D);
+      if constexpr (kQuantized) {
+        s.k_scale[size_t(j)] = kv.k_scale[kv.scale_offset(slot0 + j, tile.kv_head)];
+        s.v_scale[size_t(j)] = kv.v_scale[kv.scale_offset(slot0 + j, tile.kv_head)];
+      }
     }
     for (int64_t qi = first_row * G; qi < Q; ++qi) {
       const int64_t n = std::min(bs, tile.num_keys[qi / G] - start);
-      float* scores = s.scores.data() + qi * pbs;
+      float* scores = s.scores.data();
       for (int64_t j = 0; j < n; j += kKeys) scores8(tile.q[qi], s.k.data() + j * D, D, scores + j);
       float block_max = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < n; ++j) {
         float x = scores[j];
-        if constexpr (kQuantized) x *= kv.k_scale[kv.scale_offset(slot0 + j, tile.kv_head)];
+        if constexpr (kQuantized) x *= s.k_scale[size_t(j)];
         scores[j] = x * scale;
         block_max = std::max(block_max, scores[j]);
       }
@@ -196,7 +202,7 @@ NANOVLLM_INLINE void attend_tile(const Tile& tile, const PagedKvLayer& kv, float
       for (int64_t j = 0; j < n; ++j) {
         const float p = std::exp(scores[j] - s.max[size_t(qi)]);
         s.sum[size_t(qi)] += p;
-        w[j] = kQuantized ? p * kv.v_scale[kv.scale_offset(slot0 + j, tile.kv_head)] : p;
+        w[j] = kQuantized ? p * s.v_scale[size_t(j)] : p;
       }
       accumulate_pv(w, n, s.v.data(), D, acc);
     }
