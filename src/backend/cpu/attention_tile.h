@@ -41,9 +41,9 @@ NANOVLLM_INLINE Float8 load8(const float* p) {
   return x;
 }
 
-NANOVLLM_INLINE void store8(float* p, Float8 x) { std::memcpy(p, &x, sizeof x); }
+NANOVLLM_INLINE void store8(float* p, const Float8& x) { std::memcpy(p, &x, sizeof x); }
 
-NANOVLLM_INLINE Float8 shuffle(Float8 a, Float8 b, Int8x mask) {
+NANOVLLM_INLINE Float8 shuffle(const Float8& a, const Float8& b, const Int8x& mask) {
 #if defined(__clang__)
   return __builtin_shufflevector(a, b, mask[0], mask[1], mask[2], mask[3], mask[4], mask[5], mask[6], mask[7]);
 #else

@@ -56,22 +56,73 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const ui
     o[n] = beta == 0.f ? sum : sum + beta * o[n];
   }
 }
+
+// o[t, n] (+)= w[n, :] . x[t, :] for the T (2..8) rows of x and BF16 rows n0 <= n < n1 (o's row
+// stride ldo): each weight is widened once in registers for all T rows, one accumulator a row,
+// the T sums reduced together. A few rows of x (batched decode) read each weight once, as
+// gemv_bf16_avx2 does for one.
+template <int T>
+__attribute__((target("avx2,fma"))) void gemm_bf16_rows_avx2(const float* x, const uint16_t* w, float* o,
+                                                             int64_t n0, int64_t n1, int64_t K,
+                                                             int64_t ldo, float beta) {
+  static_assert(T >= 2 && T <= 8, "one accumulator per row of x, eight at most");
+  const int64_t K8 = K & ~int64_t(7);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint16_t* row = w + n * K;
+    __m256 acc[8];
+    for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K8; k += 8) {
+      const __m256i wi = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+      const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(wi, 16));
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * K + k), acc[t]);
+    }
+    // sums[t] = acc[t]'s eight lanes: pairwise adds, then the two 128-bit halves.
+    const __m256 a01 = _mm256_hadd_ps(acc[0], acc[1]), a23 = _mm256_hadd_ps(acc[2], acc[3]);
+    const __m256 a45 = _mm256_hadd_ps(acc[4], acc[5]), a67 = _mm256_hadd_ps(acc[6], acc[7]);
+    const __m256 q0 = _mm256_hadd_ps(a01, a23), q1 = _mm256_hadd_ps(a45, a67);
+    const __m256 sums8 = _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+    alignas(32) float sums[8];
+    _mm256_store_ps(sums, sums8);
+    for (int t = 0; t < T; ++t) {
+      float sum = sums[t];
+      for (int64_t k = K8; k < K; ++k) sum += bf16_to_float(row[k]) * x[t * K + k];
+      float* dst = o + t * ldo + n;
+      *dst = beta == 0.f ? sum : sum + beta * *dst;
+    }
+  }
+}
+
+using GemmRows = void (*)(const float*, const uint16_t*, float*, int64_t, int64_t, int64_t, int64_t, float);
+
+// gemm_bf16_rows_avx2 for T rows of x (2..8).
+GemmRows gemm_bf16_rows_for(int64_t T) {
+  static constexpr GemmRows kernels[] = {gemm_bf16_rows_avx2<2>, gemm_bf16_rows_avx2<3>, gemm_bf16_rows_avx2<4>,
+                                         gemm_bf16_rows_avx2<5>, gemm_bf16_rows_avx2<6>, gemm_bf16_rows_avx2<7>,
+                                         gemm_bf16_rows_avx2<8>};
+  return kernels[T - 2];
+}
 #endif
 
-// The same with BF16 w[N, K]: one row of x on AVX2 reads each weight once, widened in registers;
-// otherwise blocks of rows are widened into a per-thread F32 buffer that stays in cache, then
-// multiplied there, so memory sees only the BF16 bytes.
+// The same with BF16 w[N, K]: up to 8 rows of x on AVX2 read each weight once, widened in
+// registers; otherwise blocks of rows are widened into a per-thread F32 buffer that stays in
+// cache, then multiplied there, so memory sees only the BF16 bytes.
 void product_bf16_weights(const float* x, const uint16_t* w, float* o, int64_t T, int64_t N,
                           int64_t K, float beta) {
-  // Rows a block: ~256 KiB of them widened for one row of x, ~1 MiB for several (a larger
-  // product per BLAS call, the widening repaid over more rows of x).
-  const int64_t rows = std::max<int64_t>(8, (int64_t(1) << (T == 1 ? 16 : 18)) / K);
+  // Rows a block: 64 K weights for up to 8 rows of x (~256 KiB when widened), ~1 MiB widened for
+  // more (a larger product per BLAS call, the widening repaid over more rows of x).
+  const int64_t rows = std::max<int64_t>(8, (int64_t(1) << (T <= 8 ? 16 : 18)) / K);
   const int64_t blocks = (N + rows - 1) / rows;
 #if defined(__x86_64__)
   if (T == 1 && has_avx2_fma()) {
 #pragma omp parallel for schedule(static) if (blocks > 1)
     for (int64_t b = 0; b < blocks; ++b)
       gemv_bf16_avx2(x, w, o, b * rows, std::min(N, (b + 1) * rows), K, beta);
+    return;
+  }
+  if (T <= 8 && has_avx2_fma()) {
+    const GemmRows gemm = gemm_bf16_rows_for(T);
+#pragma omp parallel for schedule(static) if (blocks > 1)
+    for (int64_t b = 0; b < blocks; ++b) gemm(x, w, o, b * rows, std::min(N, (b + 1) * rows), K, N, beta);
     return;
   }
 #endif

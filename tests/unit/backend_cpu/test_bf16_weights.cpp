@@ -48,10 +48,12 @@ TEST(CpuBf16Weights, BackendKeepsBf16MatricesOnly) {
 TEST(CpuBf16Weights, LinearMatchesTheSameValuesInF32) {
   CpuBackend be;
   struct Shape { int64_t T, K, N; };
-  // T = 1: the one-row path (AVX2 where the CPU has it; K not a multiple of 8 or 16 included);
-  // T > 1: blocks widened into a buffer (N across several blocks and a partial one).
+  // T = 1: the one-row path; 2 <= T <= 8: the few-rows path (both AVX2 where the CPU has it; K
+  // not a multiple of 8 or 16 included); T > 8: blocks widened into a buffer (N across several
+  // blocks and a partial one).
   for (Shape s : {Shape{1, 1024, 300}, Shape{1, 37, 5}, Shape{1, 8, 64}, Shape{1, 100, 1000},
-                  Shape{3, 1024, 300}, Shape{70, 96, 129}, Shape{2, 4096, 17}}) {
+                  Shape{3, 1024, 300}, Shape{70, 96, 129}, Shape{2, 4096, 17}, Shape{8, 37, 65},
+                  Shape{5, 200, 130}, Shape{9, 64, 33}}) {
     for (bool accumulate : {false, true}) {
       for (bool with_bias : {false, true}) {
         SCOPED_TRACE("T=" + std::to_string(s.T) + " K=" + std::to_string(s.K) + " N=" +
