@@ -57,39 +57,63 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const ui
   }
 }
 
+// sums[t] = the eight lanes of acc[t] (t < 8): pairwise adds, then the two 128-bit halves.
+__attribute__((target("avx2,fma"))) inline void lane_sums8(const __m256 (&acc)[8], float* sums) {
+  const __m256 a01 = _mm256_hadd_ps(acc[0], acc[1]), a23 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 a45 = _mm256_hadd_ps(acc[4], acc[5]), a67 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 q0 = _mm256_hadd_ps(a01, a23), q1 = _mm256_hadd_ps(a45, a67);
+  _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20),
+                                       _mm256_permute2f128_ps(q0, q1, 0x31)));
+}
+
+// o[t, n .. n + R) (+)= w[n + r, :] . x[t, :] for the T rows of x and R consecutive BF16 rows of
+// w: each weight widened once in registers for all T rows, T x R accumulators (at most 16 with
+// the operands in the 16 AVX registers), one row's T sums reduced together.
+template <int T, int R>
+__attribute__((target("avx2,fma"))) inline void rows_pass(const float* x, const uint16_t* w, float* o,
+                                                          int64_t n, int64_t K, int64_t ldo, float beta) {
+  const int64_t K8 = K & ~int64_t(7);
+  __m256 acc[R][8];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < 8; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K8; k += 8) {
+    __m256 wv[R];
+    for (int r = 0; r < R; ++r) {
+      const __m256i wi = _mm256_cvtepu16_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + (n + r) * K + k)));
+      wv[r] = _mm256_castsi256_ps(_mm256_slli_epi32(wi, 16));
+    }
+    for (int t = 0; t < T; ++t) {
+      const __m256 xv = _mm256_loadu_ps(x + t * K + k);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float sums[8];
+    lane_sums8(acc[r], sums);
+    const uint16_t* row = w + (n + r) * K;
+    for (int t = 0; t < T; ++t) {
+      float sum = sums[t];
+      for (int64_t k = K8; k < K; ++k) sum += bf16_to_float(row[k]) * x[t * K + k];
+      float* dst = o + t * ldo + n + r;
+      *dst = beta == 0.f ? sum : sum + beta * *dst;
+    }
+  }
+}
+
 // o[t, n] (+)= w[n, :] . x[t, :] for the T (2..8) rows of x and BF16 rows n0 <= n < n1 (o's row
-// stride ldo): each weight is widened once in registers for all T rows, one accumulator a row,
-// the T sums reduced together. A few rows of x (batched decode) read each weight once, as
-// gemv_bf16_avx2 does for one.
+// stride ldo). A few rows of x (batched decode) read each weight once, as gemv_bf16_avx2 does for
+// one; fewer rows of x take more rows of w a pass (fewer loads a multiply-add): 4 for 2, 2 for
+// 3-6, 1 for 7-8.
 template <int T>
 __attribute__((target("avx2,fma"))) void gemm_bf16_rows_avx2(const float* x, const uint16_t* w, float* o,
                                                              int64_t n0, int64_t n1, int64_t K,
                                                              int64_t ldo, float beta) {
-  static_assert(T >= 2 && T <= 8, "one accumulator per row of x, eight at most");
-  const int64_t K8 = K & ~int64_t(7);
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint16_t* row = w + n * K;
-    __m256 acc[8];
-    for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < K8; k += 8) {
-      const __m256i wi = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
-      const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(wi, 16));
-      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * K + k), acc[t]);
-    }
-    // sums[t] = acc[t]'s eight lanes: pairwise adds, then the two 128-bit halves.
-    const __m256 a01 = _mm256_hadd_ps(acc[0], acc[1]), a23 = _mm256_hadd_ps(acc[2], acc[3]);
-    const __m256 a45 = _mm256_hadd_ps(acc[4], acc[5]), a67 = _mm256_hadd_ps(acc[6], acc[7]);
-    const __m256 q0 = _mm256_hadd_ps(a01, a23), q1 = _mm256_hadd_ps(a45, a67);
-    const __m256 sums8 = _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
-    alignas(32) float sums[8];
-    _mm256_store_ps(sums, sums8);
-    for (int t = 0; t < T; ++t) {
-      float sum = sums[t];
-      for (int64_t k = K8; k < K; ++k) sum += bf16_to_float(row[k]) * x[t * K + k];
-      float* dst = o + t * ldo + n;
-      *dst = beta == 0.f ? sum : sum + beta * *dst;
-    }
-  }
+  static_assert(T >= 2 && T <= 8, "one accumulator per row of x and of w, sixteen at most");
+  constexpr int R = T <= 2 ? 4 : T <= 6 ? 2 : 1;
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) rows_pass<T, R>(x, w, o, n, K, ldo, beta);
+  for (; n < n1; ++n) rows_pass<T, 1>(x, w, o, n, K, ldo, beta);
 }
 
 using GemmRows = void (*)(const float*, const uint16_t*, float*, int64_t, int64_t, int64_t, int64_t, float);
