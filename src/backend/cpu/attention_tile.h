@@ -31,7 +31,7 @@ namespace nanovllm::cpu::attention_tile {
 // Eight floats as one vector (GCC / Clang vector extension: one AVX register in the AVX2 copy,
 // two SSE registers in the baseline one).
 typedef float Float8 __attribute__((vector_size(32)));
-typedef int Int8x __attribute__((vector_size(32)));
+typedef int ShuffleMask __attribute__((vector_size(32)));  // lane indices into two Float8
 
 constexpr int64_t kKeys = 8;  // keys a score pass covers: one lane each after the reduction
 
@@ -43,7 +43,7 @@ NANOVLLM_INLINE Float8 load8(const float* p) {
 
 NANOVLLM_INLINE void store8(float* p, const Float8& x) { std::memcpy(p, &x, sizeof x); }
 
-NANOVLLM_INLINE Float8 shuffle(const Float8& a, const Float8& b, const Int8x& mask) {
+NANOVLLM_INLINE Float8 shuffle(const Float8& a, const Float8& b, const ShuffleMask& mask) {
 #if defined(__clang__)
   return __builtin_shufflevector(a, b, mask[0], mask[1], mask[2], mask[3], mask[4], mask[5], mask[6], mask[7]);
 #else
@@ -53,15 +53,15 @@ NANOVLLM_INLINE Float8 shuffle(const Float8& a, const Float8& b, const Int8x& ma
 
 // out[j] = the sum of a[j]'s eight lanes, ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)) for every j.
 NANOVLLM_INLINE Float8 reduce8(const Float8 (&a)[8]) {
-  const Int8x even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
+  const ShuffleMask even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
   Float8 t[4];
   for (int k = 0; k < 4; ++k) t[k] = shuffle(a[2 * k], a[2 * k + 1], even) + shuffle(a[2 * k], a[2 * k + 1], odd);
   // t[k] = [a2k 01, a2k+1 01, a2k 23, a2k+1 23, a2k 45, a2k+1 45, a2k 67, a2k+1 67]
-  const Int8x lo_pairs = {0, 1, 8, 9, 4, 5, 12, 13}, hi_pairs = {2, 3, 10, 11, 6, 7, 14, 15};
+  const ShuffleMask lo_pairs = {0, 1, 8, 9, 4, 5, 12, 13}, hi_pairs = {2, 3, 10, 11, 6, 7, 14, 15};
   const Float8 u0 = shuffle(t[0], t[1], lo_pairs) + shuffle(t[0], t[1], hi_pairs);
   const Float8 u1 = shuffle(t[2], t[3], lo_pairs) + shuffle(t[2], t[3], hi_pairs);
   // u0 = [a0..a3 lanes 0-3, a0..a3 lanes 4-7], u1 the same for a4..a7
-  const Int8x low_halves = {0, 1, 2, 3, 8, 9, 10, 11}, high_halves = {4, 5, 6, 7, 12, 13, 14, 15};
+  const ShuffleMask low_halves = {0, 1, 2, 3, 8, 9, 10, 11}, high_halves = {4, 5, 6, 7, 12, 13, 14, 15};
   return shuffle(u0, u1, low_halves) + shuffle(u0, u1, high_halves);
 }
 

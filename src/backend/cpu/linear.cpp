@@ -27,8 +27,14 @@ void product(const float* x, const float* w, float* o, int64_t T, int64_t n, int
 }
 
 #if defined(__x86_64__)
+// Eight BF16 values at p widened to floats (a BF16 value is the high half of its float).
+__attribute__((target("avx2,fma"))) inline __m256 widen_bf16x8(const uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
 // o[n] (+)= w[n, :] . x for BF16 w rows n0 <= n < n1, widened in registers (AVX2 + FMA: 8 values
-// a step; a BF16 value is the high half of its float).
+// a step).
 __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const uint16_t* w, float* o,
                                                         int64_t n0, int64_t n1, int64_t K,
                                                         float beta) {
@@ -38,15 +44,10 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const float* x, const ui
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K8; k += 16) {
-      const __m256i a = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
-      const __m256i b = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k + 8)));
-      acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(x + k), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), _mm256_loadu_ps(x + k + 8), acc1);
+      acc0 = _mm256_fmadd_ps(widen_bf16x8(row + k), _mm256_loadu_ps(x + k), acc0);
+      acc1 = _mm256_fmadd_ps(widen_bf16x8(row + k + 8), _mm256_loadu_ps(x + k + 8), acc1);
     }
-    for (; k < K8; k += 8) {
-      const __m256i a = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
-      acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(x + k), acc0);
-    }
+    for (; k < K8; k += 8) acc0 = _mm256_fmadd_ps(widen_bf16x8(row + k), _mm256_loadu_ps(x + k), acc0);
     acc0 = _mm256_add_ps(acc0, acc1);
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
     s = _mm_hadd_ps(s, s);
@@ -78,11 +79,7 @@ __attribute__((target("avx2,fma"))) inline void rows_pass(const float* x, const 
     for (int t = 0; t < 8; ++t) acc[r][t] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K8; k += 8) {
     __m256 wv[R];
-    for (int r = 0; r < R; ++r) {
-      const __m256i wi = _mm256_cvtepu16_epi32(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + (n + r) * K + k)));
-      wv[r] = _mm256_castsi256_ps(_mm256_slli_epi32(wi, 16));
-    }
+    for (int r = 0; r < R; ++r) wv[r] = widen_bf16x8(w + (n + r) * K + k);
     for (int t = 0; t < T; ++t) {
       const __m256 xv = _mm256_loadu_ps(x + t * K + k);
       for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
