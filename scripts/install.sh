@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libcli11-dev=2.1.2+ds-1
   libpcre2-dev=10.42-1+deb12u2
   libutf8proc-dev=2.8.0-1
+  libcpp-httplib-dev=0.11.4+ds-1+deb12u1 libssl-dev zlib1g-dev libbrotli-dev  # nanovllm serve
   libgtest-dev=1.12.1-0.2 libgmock-dev=1.12.1-0.2
   clang-14 libclang-rt-14-dev   # libFuzzer for the model-reader fuzz target
 )

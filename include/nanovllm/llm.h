@@ -63,7 +63,7 @@ class LLM {
 
   int64_t add_request(const Prompt& prompt, const SamplingParams& params);
   // Runs one engine step; returns the requests that made progress (new tokens) in it, finished
-  // ones with finished = true.
+  // ones with finished = true (reported once; the engine then forgets them).
   std::vector<RequestOutput> step();
   bool is_finished() const;
   void abort_request(int64_t request_id);

@@ -9,6 +9,7 @@
 #include "cli/eval_command.h"
 #include "cli/generate_command.h"
 #include "cli/score_command.h"
+#include "cli/serve_command.h"
 #include "cli/tokenize_command.h"
 #include "core/error.h"
 
@@ -23,6 +24,7 @@ int run(int argc, char** argv) {
   register_eval_command(app);
   register_estimate_command(app);
   register_bench_command(app);
+  register_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -186,7 +186,12 @@ void LLMEngine::detokenize(Request& r) {
 
 std::vector<RequestOutput> LLMEngine::step() {
   std::vector<RequestOutput> outputs;
-  for (int64_t id : run_step()) outputs.push_back(output_of(*requests_.at(id)));
+  for (int64_t id : run_step()) {
+    outputs.push_back(output_of(*requests_.at(id)));
+    // Reported finished once, then forgotten: a server's engine would otherwise keep every
+    // request it ever served.
+    if (outputs.back().finished) requests_.erase(id);
+  }
   return outputs;
 }
 

@@ -22,7 +22,8 @@ class LLMEngine {
   ~LLMEngine();
 
   int64_t add_request(const Prompt& prompt, const SamplingParams& params);
-  // One step; the outputs of every request it advanced (their token ids and text so far).
+  // One step; the outputs of every request it advanced (their token ids and text so far). A
+  // request reported finished here is forgotten (take_output no longer knows it).
   std::vector<RequestOutput> step();
   // One step without building outputs (step() copies each advanced request's prompt and
   // completion, ~1 MB a step at W1's 256 sequences): how many requests it finished.

@@ -13,7 +13,7 @@ BIN = pathlib.Path(os.environ.get("NANOVLLM_BINARY_DIR", "build")) / "nanovllm"
 SHARED = pathlib.Path(os.environ.get("NANOVLLM_SHARED_DIR", "../shared"))
 STORIES = SHARED / "models" / "stories260K"
 QWEN3_TOK = SHARED / "tokenizers" / "qwen3"
-SUBCOMMANDS = ("generate", "tokenize", "score", "eval", "estimate", "bench")
+SUBCOMMANDS = ("generate", "tokenize", "score", "eval", "estimate", "bench", "serve")
 
 
 def nanovllm(*args, timeout=300):

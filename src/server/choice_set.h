@@ -1,0 +1,61 @@
+#pragma once
+// The generations of one HTTP request (one choice per prompt), shared by the engine thread, which
+// publishes each step's progress, and the HTTP thread, which waits for it. All access is under
+// one mutex; readers get copies.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nanovllm/llm.h"
+
+namespace nanovllm::server {
+
+struct ChoiceState {
+  std::string text;                 // the completion so far (stop strings already cut)
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+  std::string finish_reason;        // "stop" or "length" once finished
+  bool finished = false;
+};
+
+struct ChoiceSnapshot {
+  uint64_t version = 0;             // grows with every change
+  std::vector<ChoiceState> choices;
+  std::optional<std::string> error;  // the engine could not serve the request
+  int error_status = 0;             // HTTP status of `error`
+  bool admitted = false;            // every prompt is in the engine (prompt_tokens are known)
+  bool all_finished() const;
+};
+
+class ChoiceSet {
+ public:
+  explicit ChoiceSet(size_t num_choices) : choices_(num_choices) {}
+
+  // Engine side.
+  void set_prompt_tokens(size_t index, int32_t n);
+  void mark_admitted();
+  void update(size_t index, const RequestOutput& out);
+  void fail(int status, const std::string& message);
+
+  // HTTP side: blocks until the version passes `seen` (or `timeout`), then returns a copy.
+  ChoiceSnapshot wait_newer(uint64_t seen, std::chrono::milliseconds timeout) const;
+  // The client went away: the engine thread aborts the choices still running.
+  void cancel();
+  bool cancelled() const;
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<ChoiceState> choices_;
+  std::optional<std::string> error_;
+  int error_status_ = 0;
+  uint64_t version_ = 0;
+  bool admitted_ = false;
+  bool cancelled_ = false;
+};
+
+}  // namespace nanovllm::server

@@ -1,0 +1,141 @@
+#include "server/engine_worker.h"
+
+#include <exception>
+
+#include "core/error.h"
+
+namespace nanovllm::server {
+
+EngineWorker::EngineWorker(LLM& llm) : llm_(llm), model_defaults_(llm.default_sampling_params()) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+EngineWorker::~EngineWorker() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<ChoiceSet> EngineWorker::submit(GenerationRequest request) {
+  auto choices = std::make_shared<ChoiceSet>(request.prompts.size());
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_) {
+      choices->fail(503, "the server is shutting down");
+      return choices;
+    }
+    pending_.push_back({std::move(request), choices});
+  }
+  wake_.notify_all();
+  return choices;
+}
+
+std::vector<int32_t> EngineWorker::tokenize(const PromptInput& prompt,
+                                            const GenerationRequest& request) const {
+  if (const auto* ids = std::get_if<std::vector<int32_t>>(&prompt)) return *ids;
+  if (const auto* text = std::get_if<std::string>(&prompt)) return llm_.encode(*text, true);
+  const auto& messages = std::get<ChatMessages>(prompt);
+  return llm_.encode(llm_.apply_chat_template(messages, true, request.enable_thinking), false);
+}
+
+// Adds every prompt of one HTTP request, or none: a prompt the engine refuses (too long, a token
+// outside the vocabulary) fails the whole request with the engine's message.
+void EngineWorker::admit(Pending& p) {
+  GenerationRequest& r = p.request;
+  SamplingParams params = r.sampling;
+  if (!r.temperature_given) params.temperature = model_defaults_.temperature;
+  if (!r.top_p_given) params.top_p = model_defaults_.top_p;
+  if (!r.top_k_given) params.top_k = model_defaults_.top_k;
+  std::vector<int64_t> added;
+  try {
+    for (size_t i = 0; i < r.prompts.size(); ++i) {
+      const std::vector<int32_t> ids = tokenize(r.prompts[i], r);
+      SamplingParams choice_params = params;
+      if (!r.max_tokens_given) {
+        const int32_t room = llm_.config().max_model_len - int32_t(ids.size());
+        NANOVLLM_CHECK(room > 0, "the prompt has ", ids.size(), " tokens, which leaves no room to ",
+                       "generate within max_model_len ", llm_.config().max_model_len);
+        choice_params.max_tokens = r.chat ? room : std::min(16, room);  // OpenAI's defaults
+      }
+      const int64_t id = llm_.add_request(ids, choice_params);
+      added.push_back(id);
+      running_[id] = {p.choices, i};
+      p.choices->set_prompt_tokens(i, int32_t(ids.size()));
+    }
+    running_count_.store(int64_t(running_.size()));
+    p.choices->mark_admitted();
+  } catch (const Error& e) {
+    for (int64_t id : added) {
+      llm_.abort_request(id);
+      running_.erase(id);
+    }
+    running_count_.store(int64_t(running_.size()));
+    p.choices->fail(400, e.what());
+  }
+}
+
+void EngineWorker::abort_cancelled() {
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (it->second.choices->cancelled()) {
+      llm_.abort_request(it->first);
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void EngineWorker::publish(const std::vector<RequestOutput>& outputs) {
+  for (const RequestOutput& out : outputs) {
+    auto it = running_.find(out.request_id);
+    if (it == running_.end()) continue;
+    const Running r = it->second;
+    if (out.finished) {
+      running_.erase(it);  // counted out before the client hears it finished
+      running_count_.store(int64_t(running_.size()));
+    }
+    r.choices->update(r.index, out);
+  }
+}
+
+void EngineWorker::fail_all(int status, const std::string& message) {
+  auto failed = std::move(running_);
+  running_.clear();
+  running_count_.store(0);
+  for (auto& [id, r] : failed) {
+    llm_.abort_request(id);
+    r.choices->fail(status, message);
+  }
+}
+
+void EngineWorker::loop() {
+  for (;;) {
+    std::deque<Pending> admitted;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || !pending_.empty() || !running_.empty(); });
+      if (stop_) {
+        for (Pending& p : pending_) p.choices->fail(503, "the server is shutting down");
+        pending_.clear();
+        break;
+      }
+      admitted.swap(pending_);
+    }
+    for (Pending& p : admitted) admit(p);
+    abort_cancelled();
+    try {
+      if (!llm_.is_finished()) publish(llm_.step());
+      else if (!running_.empty()) fail_all(500, "engine error: a request ended without an output");
+    } catch (const std::exception& e) {
+      // The step's requests cannot be trusted any more; later requests may still be served.
+      fail_all(500, std::string("engine error: ") + e.what());
+    }
+    running_count_.store(int64_t(running_.size()));
+  }
+  fail_all(503, "the server is shutting down");
+}
+
+}  // namespace nanovllm::server

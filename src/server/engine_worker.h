@@ -1,0 +1,60 @@
+#pragma once
+// The engine's own thread: the only one that touches the LLM. HTTP threads submit requests;
+// the worker tokenizes them, adds them to the engine between steps (continuous batching: a new
+// request joins the running batch at the next step), steps while anything runs, publishes every
+// step's progress to the requests' ChoiceSets, and aborts the requests whose clients went away.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "nanovllm/llm.h"
+#include "server/choice_set.h"
+#include "server/openai_request.h"
+
+namespace nanovllm::server {
+
+class EngineWorker {
+ public:
+  explicit EngineWorker(LLM& llm);
+  ~EngineWorker();  // fails what is still queued or running (503) and joins the thread
+  EngineWorker(const EngineWorker&) = delete;
+  EngineWorker& operator=(const EngineWorker&) = delete;
+
+  // Thread-safe. The request's choices appear in the returned set as the engine runs them.
+  std::shared_ptr<ChoiceSet> submit(GenerationRequest request);
+  // Engine requests running now (for tests and /metrics-style checks).
+  int64_t running_requests() const { return running_count_.load(); }
+
+ private:
+  struct Pending {
+    GenerationRequest request;
+    std::shared_ptr<ChoiceSet> choices;
+  };
+  struct Running {
+    std::shared_ptr<ChoiceSet> choices;
+    size_t index = 0;
+  };
+  void loop();
+  void admit(Pending& pending);
+  void abort_cancelled();
+  void publish(const std::vector<RequestOutput>& outputs);
+  void fail_all(int status, const std::string& message);
+  std::vector<int32_t> tokenize(const PromptInput& prompt, const GenerationRequest& request) const;
+
+  LLM& llm_;
+  SamplingParams model_defaults_;
+  std::mutex mutex_;  // guards pending_ and stop_
+  std::condition_variable wake_;
+  std::deque<Pending> pending_;
+  bool stop_ = false;
+  std::unordered_map<int64_t, Running> running_;  // engine request id -> its choice; worker only
+  std::atomic<int64_t> running_count_{0};
+  std::thread thread_;
+};
+
+}  // namespace nanovllm::server

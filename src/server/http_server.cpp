@@ -1,0 +1,212 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "core/error.h"
+#include "server/engine_worker.h"
+#include "server/openai_response.h"
+
+namespace nanovllm::server {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kPollInterval{100};  // how often a waiting handler rechecks its connection
+
+void reply_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void reply_error(httplib::Response& res, int status, const std::string& message,
+                 const std::string& param = "") {
+  reply_json(res, status, error_json(status, message, param));
+}
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The state of one response stream between calls of its content provider.
+struct StreamState {
+  uint64_t version = 0;
+  std::vector<size_t> sent;          // bytes of each choice's text already sent
+  std::vector<bool> started, ended;  // first chunk (chat: the role) / finish chunk sent
+};
+
+}  // namespace
+
+HttpServer::HttpServer(LLM& llm, ServerOptions options)
+    : llm_(llm),
+      options_(std::move(options)),
+      worker_(std::make_unique<EngineWorker>(llm)),
+      http_(std::make_unique<httplib::Server>()) {
+  NANOVLLM_CHECK(options_.http_threads >= 1, "serve: --http-threads is ", options_.http_threads,
+                 ", expected >= 1");
+  const size_t threads = size_t(options_.http_threads);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(size_t(64) << 20);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server binds a
+  // port already served and the kernel splits the connections between the two.
+  http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  add_routes();
+}
+
+HttpServer::~HttpServer() {
+  stop();
+  worker_.reset();  // fails what still waits, so no handler blocks on the engine
+}
+
+int HttpServer::bind() {
+  const int port = options_.port == 0 ? http_->bind_to_any_port(options_.host)
+                                      : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  NANOVLLM_CHECK(port > 0, "serve: cannot listen on ", options_.host, ":", options_.port,
+                 " (address in use, or not an address of this machine)");
+  return port;
+}
+
+void HttpServer::serve() { http_->listen_after_bind(); }
+
+void HttpServer::stop() { http_->stop(); }
+
+bool HttpServer::running() const { return http_->is_running(); }
+
+int64_t HttpServer::running_requests() const { return worker_->running_requests(); }
+
+void HttpServer::add_routes() {
+  http_->Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
+  http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, false);
+  });
+  http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, true);
+  });
+  // Every error response is JSON, including httplib's own (404 for an unknown route, 413, ...).
+  http_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string message = res.status == 404   ? "no route " + req.method + " " + req.path
+                                : res.status == 413 ? std::string("request body too large")
+                                                    : "HTTP status " + std::to_string(res.status);
+    reply_error(res, res.status, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string message = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      message = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    reply_error(res, 500, message);
+  });
+  if (options_.log_requests) {
+    http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      std::fprintf(stderr, "[nanovllm] %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    });
+  }
+}
+
+void HttpServer::handle_models(httplib::Response& res) const {
+  const json model{{"id", options_.served_model_name},
+                   {"object", "model"},
+                   {"created", unix_seconds()},
+                   {"owned_by", "nanovllm"},
+                   {"max_model_len", llm_.config().max_model_len}};
+  reply_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+}
+
+void HttpServer::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+  GenerationRequest request;
+  try {
+    request = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
+  } catch (const RequestError& e) {
+    reply_error(res, e.status(), e.what(), e.param());
+    return;
+  }
+  if (!request.model.empty() && request.model != options_.served_model_name) {
+    reply_error(res, 404, "the model '" + request.model + "' does not exist; this server serves '" +
+                              options_.served_model_name + "'", "model");
+    return;
+  }
+  const ResponseHeader header{(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
+                              unix_seconds(), options_.served_model_name, chat};
+  size_t longest_stop = 0;
+  for (const std::string& s : request.sampling.stop) longest_stop = std::max(longest_stop, s.size());
+  const bool stream = request.stream, include_usage = request.include_usage;
+  std::shared_ptr<ChoiceSet> choices = worker_->submit(std::move(request));
+
+  // Refusals at admission (a prompt too long, a token outside the vocabulary) are HTTP errors,
+  // also for streams, so wait for the engine to take the request first.
+  ChoiceSnapshot snap;
+  while (!snap.error && !(stream ? snap.admitted : snap.all_finished() && snap.admitted))
+    snap = choices->wait_newer(snap.version, kPollInterval);
+  if (snap.error) {
+    reply_error(res, snap.error_status, *snap.error);
+    return;
+  }
+  if (!stream) {
+    reply_json(res, 200, response_json(header, snap.choices));
+    return;
+  }
+
+  auto state = std::make_shared<StreamState>();
+  const size_t n = snap.choices.size();
+  state->sent.assign(n, 0);
+  state->started.assign(n, false);
+  state->ended.assign(n, false);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [choices, state, header, longest_stop, include_usage](size_t, httplib::DataSink& sink) {
+        const ChoiceSnapshot s = choices->wait_newer(state->version, kPollInterval);
+        state->version = s.version;
+        std::string out;
+        if (s.error) {
+          out = sse_event(error_json(s.error_status, *s.error)) + "data: [DONE]\n\n";
+          const bool ok = sink.write(out.data(), out.size());
+          sink.done();
+          return ok;
+        }
+        for (size_t i = 0; i < s.choices.size(); ++i) {
+          const ChoiceState& c = s.choices[i];
+          const size_t upto = streamable_length(c, longest_stop);
+          if (upto > state->sent[i] || !state->started[i]) {
+            const std::string delta = c.text.substr(state->sent[i], upto - std::min(upto, state->sent[i]));
+            out += sse_event(chunk_json(header, i, delta, !state->started[i], ""));
+            state->sent[i] = std::max(upto, state->sent[i]);
+            state->started[i] = true;
+          }
+          if (c.finished && !state->ended[i]) {
+            out += sse_event(chunk_json(header, i, "", false, c.finish_reason));
+            state->ended[i] = true;
+          }
+        }
+        const bool finished = s.all_finished();
+        if (finished) {
+          if (include_usage) out += sse_event(usage_chunk_json(header, s.choices));
+          out += "data: [DONE]\n\n";
+        }
+        if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+        if (finished) sink.done();
+        return true;
+      },
+      [choices](bool success) {
+        if (!success) choices->cancel();  // the client went away: free its engine requests
+      });
+}
+
+}  // namespace nanovllm::server

@@ -1,0 +1,53 @@
+#pragma once
+// OpenAI-style request bodies (POST /v1/completions, /v1/chat/completions) parsed into what the
+// engine needs. Every malformed field is a RequestError naming the field, as the OpenAI API and
+// vLLM report it (HTTP 400, "param": the field).
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nanovllm/sampling_params.h"
+
+namespace nanovllm::server {
+
+// A request the server refuses: the HTTP status, the field at fault (empty: the whole body).
+class RequestError : public std::runtime_error {
+ public:
+  RequestError(int status, std::string param, const std::string& message)
+      : std::runtime_error(message), status_(status), param_(std::move(param)) {}
+  int status() const { return status_; }
+  const std::string& param() const { return param_; }
+
+ private:
+  int status_;
+  std::string param_;
+};
+
+using ChatMessages = std::vector<std::pair<std::string, std::string>>;  // (role, content)
+// One prompt: text (tokenized with the model's tokenizer), token ids, or chat messages.
+using PromptInput = std::variant<std::string, std::vector<int32_t>, ChatMessages>;
+
+struct GenerationRequest {
+  std::string model;                // as the client named it; empty when not given
+  std::vector<PromptInput> prompts;  // /v1/completions may batch several; chat has one
+  SamplingParams sampling;
+  bool max_tokens_given = false;    // else: 16 for completions, the rest of the context for chat
+  // Which sampling fields the client set; the others take the model's generation_config.json.
+  bool temperature_given = false, top_p_given = false, top_k_given = false;
+  bool stream = false;
+  bool include_usage = false;       // stream_options.include_usage
+  bool enable_thinking = true;      // chat_template_kwargs.enable_thinking (Qwen3)
+  bool chat = false;
+};
+
+// Throws RequestError (400) for a body that is not a JSON object or has a malformed field.
+GenerationRequest parse_completion_request(const std::string& body);
+GenerationRequest parse_chat_request(const std::string& body);
+
+}  // namespace nanovllm::server

@@ -1,0 +1,88 @@
+#include "server/openai_response.h"
+
+namespace nanovllm::server {
+
+using nlohmann::json;
+
+namespace {
+
+json finish_value(const std::string& reason) { return reason.empty() ? json(nullptr) : json(reason); }
+
+json header_json(const ResponseHeader& h, const char* object) {
+  return {{"id", h.id}, {"object", object}, {"created", h.created}, {"model", h.model}};
+}
+
+}  // namespace
+
+json usage_json(const std::vector<ChoiceState>& choices) {
+  int64_t prompt = 0, completion = 0;
+  for (const ChoiceState& c : choices) {
+    prompt += c.prompt_tokens;
+    completion += c.completion_tokens;
+  }
+  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+}
+
+json response_json(const ResponseHeader& h, const std::vector<ChoiceState>& choices) {
+  json j = header_json(h, h.chat ? "chat.completion" : "text_completion");
+  json list = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceState& c = choices[i];
+    json choice{{"index", i}, {"finish_reason", finish_value(c.finish_reason)}, {"logprobs", nullptr}};
+    if (h.chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    else choice["text"] = c.text;
+    list.push_back(std::move(choice));
+  }
+  j["choices"] = std::move(list);
+  j["usage"] = usage_json(choices);
+  return j;
+}
+
+json chunk_json(const ResponseHeader& h, size_t index, const std::string& delta, bool first,
+                const std::string& finish_reason) {
+  json j = header_json(h, h.chat ? "chat.completion.chunk" : "text_completion");
+  json choice{{"index", index}, {"finish_reason", finish_value(finish_reason)}, {"logprobs", nullptr}};
+  if (h.chat) {
+    json d = json::object();
+    if (first) d["role"] = "assistant";
+    if (!delta.empty() || finish_reason.empty()) d["content"] = delta;
+    choice["delta"] = std::move(d);
+  } else {
+    choice["text"] = delta;
+  }
+  j["choices"] = json::array({std::move(choice)});
+  return j;
+}
+
+json usage_chunk_json(const ResponseHeader& h, const std::vector<ChoiceState>& choices) {
+  json j = header_json(h, h.chat ? "chat.completion.chunk" : "text_completion");
+  j["choices"] = json::array();
+  j["usage"] = usage_json(choices);
+  return j;
+}
+
+json error_json(int status, const std::string& message, const std::string& param) {
+  const char* type = status == 404   ? "NotFoundError"
+                     : status >= 500 ? "InternalServerError"
+                                     : "BadRequestError";
+  return {{"error",
+           {{"message", message},
+            {"type", type},
+            {"param", param.empty() ? json(nullptr) : json(param)},
+            {"code", status}}}};
+}
+
+std::string sse_event(const json& payload) {
+  return "data: " + payload.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
+
+size_t streamable_length(const ChoiceState& c, size_t longest_stop) {
+  if (c.finished || longest_stop <= 1) return c.text.size();
+  const size_t hold = longest_stop - 1;
+  size_t n = c.text.size() > hold ? c.text.size() - hold : 0;
+  // Never split a UTF-8 character between two chunks (each chunk must be valid JSON text).
+  while (n > 0 && (static_cast<unsigned char>(c.text[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+}  // namespace nanovllm::server

@@ -1,0 +1,39 @@
+#pragma once
+// OpenAI-style response bodies: whole responses, server-sent-event chunks for streaming, errors.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/choice_set.h"
+
+namespace nanovllm::server {
+
+// What every response of one request shares.
+struct ResponseHeader {
+  std::string id;     // "cmpl-N" / "chatcmpl-N"
+  int64_t created = 0;  // Unix seconds
+  std::string model;
+  bool chat = false;
+};
+
+nlohmann::json usage_json(const std::vector<ChoiceState>& choices);
+// The whole response of a finished request (text_completion or chat.completion).
+nlohmann::json response_json(const ResponseHeader& h, const std::vector<ChoiceState>& choices);
+// One streamed chunk: a text delta (and for chat the role, on the first chunk of a choice), or
+// the choice's finish reason when finish_reason is not empty.
+nlohmann::json chunk_json(const ResponseHeader& h, size_t index, const std::string& delta,
+                          bool first, const std::string& finish_reason);
+// The stream's last chunk when stream_options.include_usage is set: no choices, the usage.
+nlohmann::json usage_chunk_json(const ResponseHeader& h, const std::vector<ChoiceState>& choices);
+// {"error": {...}} as the OpenAI API shapes it; param empty: null.
+nlohmann::json error_json(int status, const std::string& message, const std::string& param = "");
+// One server-sent event: "data: <json>\n\n".
+std::string sse_event(const nlohmann::json& payload);
+
+// How much of a growing completion a stream may send: all of it once finished, else all but the
+// last (longest stop string - 1) bytes, which a stop string matched later could still cut.
+size_t streamable_length(const ChoiceState& c, size_t longest_stop);
+
+}  // namespace nanovllm::server

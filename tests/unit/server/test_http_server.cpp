@@ -1,0 +1,282 @@
+// The server end to end over real HTTP on a free port: stories260K on the CPU, checked against
+// llama2.c's greedy outputs (reference.json), alone, streamed and from many clients at once.
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "e2e/e2e_util.h"
+#include "server/engine_worker.h"
+#include "server/http_server.h"
+
+namespace nanovllm::server {
+namespace {
+
+using nlohmann::json;
+using e2e::stories_references;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    llm_ = std::make_unique<LLM>(e2e::stories_dir().string(), e2e::cpu_config());
+    ServerOptions options;
+    options.port = 0;
+    options.served_model_name = "stories";
+    options.log_requests = false;
+    server_ = std::make_unique<HttpServer>(*llm_, options);
+    port_ = server_->bind();
+    thread_ = std::thread([this] { server_->serve(); });
+    wait_for([&] { return server_->running(); }, "the server to listen");
+  }
+  void TearDown() override {
+    server_->stop();
+    thread_.join();
+  }
+  template <class Pred>
+  static void wait_for(Pred pred, const char* what) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!pred()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out waiting for " << what;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(120, 0);
+    return c;
+  }
+  // POST a JSON body; the status and the parsed body (or the raw text for streams).
+  std::pair<int, std::string> post(const std::string& path, const json& body) const {
+    auto res = client().Post(path, body.dump(), "application/json");
+    if (!res) return {-1, "no response: " + httplib::to_string(res.error())};
+    return {res->status, res->body};
+  }
+
+  std::unique_ptr<LLM> llm_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// The "data:" payloads of a server-sent-event stream, [DONE] included.
+std::vector<std::string> sse_payloads(const std::string& body) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while ((at = body.find("data: ", at)) != std::string::npos) {
+    const size_t end = body.find("\n\n", at);
+    out.push_back(body.substr(at + 6, end - at - 6));
+    at = end;
+  }
+  return out;
+}
+
+TEST_F(HttpServerTest, CompletionsReproduceLlama2c) {
+  const auto refs = stories_references();
+  for (size_t i = 0; i < refs.size(); i += 2) {
+    for (const json& prompt : {json(refs[i].prompt), json(refs[i].prompt_ids)}) {
+      const auto [status, body] = post("/v1/completions", {{"model", "stories"},
+                                                           {"prompt", prompt},
+                                                           {"temperature", 0},
+                                                           {"max_tokens", refs[i].output_ids.size()}});
+      ASSERT_EQ(status, 200) << body;
+      const json j = json::parse(body);
+      EXPECT_EQ(j["object"], "text_completion");
+      EXPECT_EQ(j["model"], "stories");
+      EXPECT_EQ(j["choices"][0]["text"], refs[i].completion_text) << refs[i].prompt;
+      EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+      EXPECT_EQ(j["usage"]["prompt_tokens"], refs[i].prompt_ids.size());
+      EXPECT_EQ(j["usage"]["completion_tokens"], refs[i].output_ids.size());
+    }
+  }
+}
+
+TEST_F(HttpServerTest, ABatchOfPromptsInOneRequestKeepsItsOrder) {
+  const auto refs = stories_references();
+  const auto [status, body] = post("/v1/completions", {{"prompt", {refs[6].prompt, refs[0].prompt_ids, refs[2].prompt}},
+                                                       {"temperature", 0},
+                                                       {"max_tokens", 55}});
+  ASSERT_EQ(status, 200) << body;
+  const json j = json::parse(body);
+  ASSERT_EQ(j["choices"].size(), 3u);
+  for (const auto& [k, ref] : {std::pair{0, 6}, std::pair{1, 0}, std::pair{2, 2}}) {
+    EXPECT_EQ(j["choices"][k]["index"], k);
+    EXPECT_EQ(j["choices"][k]["text"].get<std::string>(), refs[ref].completion_text.substr(0, j["choices"][k]["text"].get<std::string>().size()));
+    EXPECT_GT(j["choices"][k]["text"].get<std::string>().size(), 100u);
+  }
+}
+
+TEST_F(HttpServerTest, ClientsAtOnceEachGetTheirOwnReference) {
+  const auto refs = stories_references();  // 8 entries, up to 197 tokens: one batch of 8
+  std::vector<std::string> texts(refs.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    clients.emplace_back([&, i] {
+      const auto [status, body] = post("/v1/completions", {{"prompt", refs[i].prompt_ids},
+                                                           {"temperature", 0},
+                                                           {"max_tokens", refs[i].output_ids.size()}});
+      texts[i] = status == 200 ? json::parse(body)["choices"][0]["text"].get<std::string>() : body;
+    });
+  }
+  for (auto& c : clients) c.join();
+  for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(texts[i], refs[i].completion_text) << i;
+}
+
+TEST_F(HttpServerTest, AStreamAddsUpToTheTextAndStopsAtTheStopString) {
+  const auto ref = stories_references()[2];  // "Once upon a time", 56 tokens
+  const std::string stop = "She loved";
+  const size_t cut = ref.completion_text.find(stop);
+  ASSERT_NE(cut, std::string::npos);
+  const auto [status, body] = post("/v1/completions", {{"prompt", ref.prompt},
+                                                       {"temperature", 0},
+                                                       {"max_tokens", ref.output_ids.size()},
+                                                       {"stop", stop},
+                                                       {"stream", true}});
+  ASSERT_EQ(status, 200) << body;
+  const auto payloads = sse_payloads(body);
+  ASSERT_GE(payloads.size(), 2u);
+  EXPECT_EQ(payloads.back(), "[DONE]");
+  std::string text, finish;
+  for (size_t i = 0; i + 1 < payloads.size(); ++i) {
+    const json chunk = json::parse(payloads[i]);
+    EXPECT_EQ(chunk["object"], "text_completion");
+    text += chunk["choices"][0]["text"].get<std::string>();
+    if (!chunk["choices"][0]["finish_reason"].is_null()) finish = chunk["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, ref.completion_text.substr(0, cut));
+  EXPECT_EQ(finish, "stop");
+}
+
+TEST_F(HttpServerTest, AChatStreamStartsWithTheRoleAndEndsWithUsage) {
+  const auto [status, body] = post("/v1/chat/completions",
+                                   {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                                    {"temperature", 0},
+                                    {"max_tokens", 12},
+                                    {"stream", true},
+                                    {"stream_options", {{"include_usage", true}}}});
+  ASSERT_EQ(status, 200) << body;
+  const auto payloads = sse_payloads(body);
+  ASSERT_GE(payloads.size(), 4u);
+  const json first = json::parse(payloads.front());
+  EXPECT_EQ(first["object"], "chat.completion.chunk");
+  EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+  const json usage = json::parse(payloads[payloads.size() - 2]);
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 12);
+  std::string streamed;
+  for (size_t i = 0; i + 2 < payloads.size(); ++i)
+    streamed += json::parse(payloads[i])["choices"][0]["delta"].value("content", "");
+  // The same request whole: the same text.
+  const auto [s2, whole] = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                                                         {"temperature", 0},
+                                                         {"max_tokens", 12}});
+  ASSERT_EQ(s2, 200) << whole;
+  const json j = json::parse(whole);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], streamed);
+  EXPECT_FALSE(streamed.empty());
+}
+
+TEST_F(HttpServerTest, BadRequestsGetJsonErrorsAndTheServerCarriesOn) {
+  auto expect_error = [&](int want, const std::string& path, const std::string& body, const char* param) {
+    auto res = client().Post(path, body, "application/json");
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, want) << body;
+    const json j = json::parse(res->body);
+    EXPECT_EQ(j["error"]["code"], want);
+    if (param) {
+      EXPECT_EQ(j["error"]["param"], param) << res->body;
+    }
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+  };
+  expect_error(400, "/v1/completions", "{\"prompt\": ", nullptr);
+  expect_error(400, "/v1/completions", R"({"prompt": "x", "top_p": 2})", "top_p");
+  expect_error(404, "/v1/completions", R"({"prompt": "x", "model": "gpt-4"})", "model");
+  expect_error(400, "/v1/completions", R"({"prompt": [100000]})", nullptr);  // outside the vocabulary
+  expect_error(400, "/v1/completions", json{{"prompt", std::vector<int32_t>(600, 5)}}.dump(), nullptr);  // > max_model_len
+  expect_error(400, "/v1/completions", json{{"prompt", std::vector<int32_t>(600, 5)}, {"stream", true}}.dump(), nullptr);
+  expect_error(400, "/v1/chat/completions", R"({"messages": [{"content": "hi"}]})", "messages[0].role");
+  expect_error(404, "/v1/embeddings", "{}", nullptr);
+  auto health = client().Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto models = client().Get("/v1/models");
+  ASSERT_TRUE(models);
+  const json m = json::parse(models->body);
+  EXPECT_EQ(m["data"][0]["id"], "stories");
+  EXPECT_EQ(m["data"][0]["max_model_len"], 512);
+  const auto [status, body] = post("/v1/completions", {{"prompt", "Zoo"}, {"temperature", 0}, {"max_tokens", 5}});
+  EXPECT_EQ(status, 200) << body;
+  EXPECT_EQ(server_->running_requests(), 0);
+}
+
+// A client that hangs up mid-stream: its request leaves the engine, the server serves on.
+TEST_F(HttpServerTest, AClientLeavingMidStreamIsForgotten) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body = json{{"prompt", "Zoo"}, {"max_tokens", 500}, {"ignore_eos", true}, {"stream", true}}.dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, request.data(), request.size()), ssize_t(request.size()));
+  char buf[256];
+  ASSERT_GT(read(fd, buf, sizeof(buf)), 0);  // the stream has begun
+  close(fd);
+  wait_for([&] { return server_->running_requests() == 0; }, "the request to leave the engine");
+  const auto [status, text] = post("/v1/completions", {{"prompt", "Zoo"}, {"temperature", 0}, {"max_tokens", 3}});
+  EXPECT_EQ(status, 200) << text;
+}
+
+// Cancelling a request's choices (what a hang-up does) aborts it in the engine before its end.
+TEST(EngineWorker, CancelledRequestsStopEarly) {
+  LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
+  EngineWorker worker(llm);
+  GenerationRequest r;
+  r.prompts.emplace_back(std::string("Zoo"));
+  r.sampling.max_tokens = 400;
+  r.sampling.ignore_eos = true;
+  r.max_tokens_given = true;
+  auto choices = worker.submit(r);
+  ChoiceSnapshot s;
+  while (!s.error && (s.choices.empty() || s.choices[0].completion_tokens == 0))
+    s = choices->wait_newer(s.version, std::chrono::milliseconds(100));
+  choices->cancel();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (worker.running_requests() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(worker.running_requests(), 0);
+  s = choices->wait_newer(0, std::chrono::milliseconds(0));
+  EXPECT_FALSE(s.choices[0].finished);
+  EXPECT_LT(s.choices[0].completion_tokens, 400);
+}
+
+TEST(EngineWorker, ShuttingDownFailsWhatIsStillRunning) {
+  LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
+  std::shared_ptr<ChoiceSet> choices;
+  {
+    EngineWorker worker(llm);
+    GenerationRequest r;
+    r.prompts.emplace_back(std::string("Zoo"));
+    r.sampling.max_tokens = 400;
+    r.sampling.ignore_eos = true;
+    r.max_tokens_given = true;
+    choices = worker.submit(r);
+  }
+  const ChoiceSnapshot s = choices->wait_newer(0, std::chrono::milliseconds(0));
+  if (!s.all_finished() || !s.admitted) {  // it may have finished before the worker stopped
+    ASSERT_TRUE(s.error.has_value());
+    EXPECT_EQ(s.error_status, 503);
+  }
+}
+
+}  // namespace
+}  // namespace nanovllm::server
