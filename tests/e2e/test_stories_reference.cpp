@@ -6,6 +6,7 @@
 #include <map>
 
 #include "e2e/e2e_util.h"
+#include "engine/llm_engine.h"
 
 namespace nanovllm::e2e {
 namespace {
@@ -72,6 +73,29 @@ TEST(StoriesReference, StepwiseApiGivesTheSameTokens) {
   }
   ASSERT_EQ(finished.size(), ids.size());
   for (size_t k = 0; k < ids.size(); ++k) EXPECT_EQ(finished[ids[k]], refs[3 * k].output_ids);
+}
+
+// A long-running caller (the server) steps forever: a request reported finished must not stay
+// in the engine.
+TEST(StoriesReference, StepReportsAFinishedRequestOnceThenForgetsIt) {
+  const auto refs = stories_references();
+  Config config = cpu_config();
+  config.model = stories_dir().string();
+  LLMEngine engine(config);
+  const int64_t a = engine.add_request(refs[0].prompt_ids, greedy(5));
+  const int64_t b = engine.add_request(refs[2].prompt_ids, greedy(9));
+  std::map<int64_t, int> finished_reports;
+  for (int steps = 0; !engine.is_finished(); ++steps) {
+    ASSERT_LT(steps, 1000);
+    for (const RequestOutput& o : engine.step())
+      if (o.finished) ++finished_reports[o.request_id];
+  }
+  EXPECT_EQ(finished_reports[a], 1);
+  EXPECT_EQ(finished_reports[b], 1);
+  EXPECT_THROW(engine.take_output(a), Error);
+  EXPECT_THROW(engine.take_output(b), Error);
+  engine.abort_request(a);  // a late abort of a forgotten request is harmless
+  EXPECT_TRUE(engine.step().empty());
 }
 
 }  // namespace
