@@ -25,6 +25,7 @@ PIP_PACKAGES=(
   pytest==8.3.4
   matplotlib==3.11.2  # bench/plot.py
   gguf==0.19.0  # reference for GGUF dequantization (tests/fixtures/gguf/make_dequant_reference.py)
+  openai==3.63.0  # the official client against `nanovllm serve` (tests/python/test_serve_cli.py)
 )
 
 # Developer tools, opt-in (NANOVLLM_SASS_TOOLS=1): cuobjdump and nvdisasm, which the CUDA

@@ -1,6 +1,7 @@
-"""`nanovllm serve` as a process: it prints where it listens, answers an OpenAI-style request with
-llama2.c's reference completion for stories260K (standard-library HTTP client), and exits 0 on
-SIGTERM. The routes themselves are tested in tests/unit/server."""
+"""`nanovllm serve` as a process: it prints where it listens, answers OpenAI-style requests with
+llama2.c's reference completions for stories260K (through the standard library's HTTP client and
+through OpenAI's own Python client, whole and streamed), and exits 0 on SIGTERM. The routes
+themselves are tested in tests/unit/server."""
 import json
 import os
 import pathlib
@@ -9,6 +10,9 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
+
+import openai
+import pytest
 
 BIN = pathlib.Path(os.environ.get("NANOVLLM_BINARY_DIR", "build")) / "nanovllm"
 SHARED = pathlib.Path(os.environ.get("NANOVLLM_SHARED_DIR", "../shared"))
@@ -68,3 +72,40 @@ def test_serve_refuses_a_port_in_use():
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_the_official_openai_client_works_against_it():
+    refs = json.loads((STORIES / "reference.json").read_text())
+    proc, base = start_server("--served-model-name", "stories")
+    try:
+        client = openai.OpenAI(base_url=base + "/v1", api_key="unused")
+        assert [m.id for m in client.models.list()] == ["stories"]
+        for ref in refs[::2]:
+            done = client.completions.create(model="stories", prompt=ref["prompt"], temperature=0,
+                                             max_tokens=len(ref["output_ids"]))
+            assert done.choices[0].text == ref["completion_text"]
+            assert done.choices[0].finish_reason == "length"
+            assert done.usage.prompt_tokens == len(ref["prompt_ids"])
+            assert done.usage.completion_tokens == len(ref["output_ids"])
+            streamed = client.completions.create(model="stories", prompt=ref["prompt_ids"],
+                                                 temperature=0, max_tokens=len(ref["output_ids"]),
+                                                 stream=True)
+            assert "".join(c.choices[0].text for c in streamed) == ref["completion_text"]
+        chat = client.chat.completions.create(
+            model="stories", messages=[{"role": "user", "content": "Once upon a time"}],
+            temperature=0, max_tokens=10)
+        assert chat.choices[0].message.role == "assistant"
+        chunks = list(client.chat.completions.create(
+            model="stories", messages=[{"role": "user", "content": "Once upon a time"}],
+            temperature=0, max_tokens=10, stream=True, stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+            chat.choices[0].message.content
+        assert chunks[-1].usage.completion_tokens == 10
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.completions.create(model="stories", prompt="x", top_p=3)
+        assert "top_p" in str(bad.value)
+        with pytest.raises(openai.NotFoundError):
+            client.completions.create(model="gpt-4", prompt="x")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
