@@ -68,6 +68,8 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--http-threads", s.http_threads,
                   "connections served at once (a streaming response holds one until it ends)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--api-key", s.api_key,
+                  "require 'Authorization: Bearer KEY' on /v1 routes (default: open)");
   cmd->add_flag_callback("--no-request-log", [&s] { s.log_requests = false; }, "no line per request on stderr");
   cmd->callback([args] {
     require_model(args->engine);

@@ -93,6 +93,16 @@ void HttpServer::add_routes() {
   http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generation(req, res, true);
   });
+  if (!options_.api_key.empty()) {
+    // As vllm serve --api-key: /health stays open, every /v1 route needs the key.
+    const std::string expected = "Bearer " + options_.api_key;
+    http_->set_pre_routing_handler([expected](const httplib::Request& req, httplib::Response& res) {
+      if (req.path.rfind("/v1/", 0) != 0 || req.get_header_value("Authorization") == expected)
+        return httplib::Server::HandlerResponse::Unhandled;
+      reply_error(res, 401, "missing or wrong API key (expected the header 'Authorization: Bearer <key>')");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
   // Every error response is JSON, including httplib's own (404 for an unknown route, 413, ...).
   http_->set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) {

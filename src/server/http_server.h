@@ -25,6 +25,7 @@ struct ServerOptions {
   std::string served_model_name;  // the name clients give as "model"
   int http_threads = 64;          // connections served at once (a stream holds one to its end)
   bool log_requests = true;       // one line per request on stderr
+  std::string api_key;            // when set, /v1 routes need "Authorization: Bearer <api_key>"
 };
 
 class HttpServer {

@@ -63,6 +63,7 @@ json usage_chunk_json(const ResponseHeader& h, const std::vector<ChoiceState>& c
 
 json error_json(int status, const std::string& message, const std::string& param) {
   const char* type = status == 404   ? "NotFoundError"
+                     : status == 401 ? "AuthenticationError"
                      : status >= 500 ? "InternalServerError"
                                      : "BadRequestError";
   return {{"error",

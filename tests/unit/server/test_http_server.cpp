@@ -215,6 +215,35 @@ TEST_F(HttpServerTest, BadRequestsGetJsonErrorsAndTheServerCarriesOn) {
   EXPECT_EQ(server_->running_requests(), 0);
 }
 
+TEST(HttpServerAuth, AnApiKeyGuardsTheV1RoutesButNotHealth) {
+  LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
+  ServerOptions options;
+  options.port = 0;
+  options.served_model_name = "stories";
+  options.log_requests = false;
+  options.api_key = "s3cret";
+  HttpServer server(llm, options);
+  const int port = server.bind();
+  std::thread serving([&] { server.serve(); });
+  while (!server.running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  httplib::Client c("127.0.0.1", port);
+  const std::string body = R"({"prompt": "Zoo", "max_tokens": 2})";
+  auto none = c.Post("/v1/completions", body, "application/json");
+  auto wrong = c.Post("/v1/completions", {{"Authorization", "Bearer nope"}}, body, "application/json");
+  auto right = c.Post("/v1/completions", {{"Authorization", "Bearer s3cret"}}, body, "application/json");
+  auto models = c.Get("/v1/models");
+  auto health = c.Get("/health");
+  server.stop();
+  serving.join();
+  ASSERT_TRUE(none && wrong && right && models && health);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(json::parse(none->body)["error"]["type"], "AuthenticationError");
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(right->status, 200) << right->body;
+  EXPECT_EQ(models->status, 401);
+  EXPECT_EQ(health->status, 200);
+}
+
 // A client that hangs up mid-stream: its request leaves the engine, the server serves on.
 TEST_F(HttpServerTest, AClientLeavingMidStreamIsForgotten) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
