@@ -18,11 +18,18 @@ class LLMEngine;
 // A prompt is text (tokenized with the model's tokenizer) or token ids used as they are.
 using Prompt = std::variant<std::string, std::vector<int32_t>>;
 
+// What step() reports of each request it advanced: everything so far, or only what is new since
+// the request's previous report (vLLM's RequestOutputKind.DELTA: what a streaming server wants,
+// with no copy of the whole prompt and completion every step).
+enum class OutputKind { kCumulative, kDelta };
+
 struct RequestOutput {
   int64_t request_id = 0;
-  std::vector<int32_t> prompt_token_ids;
-  std::string text;                // the completion, decoded
-  std::vector<int32_t> token_ids;  // the completion's tokens
+  std::vector<int32_t> prompt_token_ids;  // kDelta: in a request's first output only
+  // The completion, decoded. kDelta: the new text only; until the request finishes it holds back
+  // the last (longest stop string - 1) bytes, which a later stop string could still cut.
+  std::string text;
+  std::vector<int32_t> token_ids;  // the completion's tokens (kDelta: the new ones)
   std::string finish_reason;       // "stop" (eos, stop id or string), "length", or "" while running
   bool finished = false;
 };
@@ -64,7 +71,7 @@ class LLM {
   int64_t add_request(const Prompt& prompt, const SamplingParams& params);
   // Runs one engine step; returns the requests that made progress (new tokens) in it, finished
   // ones with finished = true (reported once; the engine then forgets them).
-  std::vector<RequestOutput> step();
+  std::vector<RequestOutput> step(OutputKind kind = OutputKind::kCumulative);
   bool is_finished() const;
   void abort_request(int64_t request_id);
 

@@ -72,7 +72,7 @@ std::vector<RequestOutput> LLM::generate(const std::vector<Prompt>& prompts,
 int64_t LLM::add_request(const Prompt& prompt, const SamplingParams& params) {
   return engine_->add_request(prompt, params);
 }
-std::vector<RequestOutput> LLM::step() { return engine_->step(); }
+std::vector<RequestOutput> LLM::step(OutputKind kind) { return engine_->step(kind); }
 bool LLM::is_finished() const { return engine_->is_finished(); }
 void LLM::abort_request(int64_t request_id) { engine_->abort_request(request_id); }
 

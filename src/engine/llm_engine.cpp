@@ -7,6 +7,7 @@
 #include "cache/kv_sizing.h"
 #include "core/error.h"
 #include "engine/gguf_tokenizer.h"
+#include "engine/stream_holdback.h"
 #include "model/model_source.h"
 
 namespace nanovllm {
@@ -40,6 +41,10 @@ struct LLMEngine::Request {
   std::string text;
   int32_t detokenized = 0;  // completion tokens already pushed through the decoder
   bool stopped_by_string = false;
+  // What kDelta outputs have reported so far.
+  size_t reported_text = 0;
+  int32_t reported_tokens = 0;
+  bool reported_prompt = false;
 };
 
 LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
@@ -184,10 +189,11 @@ void LLMEngine::detokenize(Request& r) {
   }
 }
 
-std::vector<RequestOutput> LLMEngine::step() {
+std::vector<RequestOutput> LLMEngine::step(OutputKind kind) {
   std::vector<RequestOutput> outputs;
   for (int64_t id : run_step()) {
-    outputs.push_back(output_of(*requests_.at(id)));
+    Request& r = *requests_.at(id);
+    outputs.push_back(kind == OutputKind::kDelta ? delta_of(r) : output_of(r));
     // Reported finished once, then forgotten: a server's engine would otherwise keep every
     // request it ever served.
     if (outputs.back().finished) requests_.erase(id);
@@ -242,6 +248,29 @@ RequestOutput LLMEngine::output_of(const Request& r) const {
   out.token_ids.assign(completion.begin(), completion.end());
   out.text = r.text;
   out.finished = is_done(r);
+  if (r.stopped_by_string) out.finish_reason = "stop";
+  else if (out.finished) out.finish_reason = finish_reason_name(seq.finish_reason);
+  return out;
+}
+
+RequestOutput LLMEngine::delta_of(Request& r) const {
+  RequestOutput out;
+  const Sequence& seq = *r.seq;
+  out.request_id = seq.id;
+  if (!r.reported_prompt) {
+    const auto prompt = seq.prompt_token_ids();
+    out.prompt_token_ids.assign(prompt.begin(), prompt.end());
+    r.reported_prompt = true;
+  }
+  const auto completion = seq.completion_token_ids();
+  out.token_ids.assign(completion.begin() + r.reported_tokens, completion.end());
+  r.reported_tokens = int32_t(completion.size());
+  out.finished = is_done(r);
+  const size_t upto = reportable_text_length(r.text, out.finished, longest_stop_length(seq.params.stop));
+  if (upto > r.reported_text) {
+    out.text = r.text.substr(r.reported_text, upto - r.reported_text);
+    r.reported_text = upto;
+  }
   if (r.stopped_by_string) out.finish_reason = "stop";
   else if (out.finished) out.finish_reason = finish_reason_name(seq.finish_reason);
   return out;

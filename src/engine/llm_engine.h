@@ -22,9 +22,10 @@ class LLMEngine {
   ~LLMEngine();
 
   int64_t add_request(const Prompt& prompt, const SamplingParams& params);
-  // One step; the outputs of every request it advanced (their token ids and text so far). A
-  // request reported finished here is forgotten (take_output no longer knows it).
-  std::vector<RequestOutput> step();
+  // One step; the outputs of every request it advanced (their token ids and text so far, or
+  // with kDelta what is new since their last output). A request reported finished here is
+  // forgotten (take_output no longer knows it).
+  std::vector<RequestOutput> step(OutputKind kind = OutputKind::kCumulative);
   // One step without building outputs (step() copies each advanced request's prompt and
   // completion, ~1 MB a step at W1's 256 sequences): how many requests it finished.
   int32_t advance();
@@ -53,6 +54,7 @@ class LLMEngine {
   bool is_done(const Request& request) const;
   void detokenize(Request& request);
   RequestOutput output_of(const Request& request) const;
+  RequestOutput delta_of(Request& request) const;
 
   Config config_;
   std::optional<Tokenizer> tokenizer_;

@@ -26,8 +26,8 @@ void ChoiceSet::update(size_t index, const RequestOutput& out) {
   {
     std::lock_guard lock(mutex_);
     ChoiceState& c = choices_.at(index);
-    c.text = out.text;
-    c.completion_tokens = int32_t(out.token_ids.size());
+    c.text += out.text;
+    c.completion_tokens += int32_t(out.token_ids.size());
     c.finished = out.finished;
     c.finish_reason = out.finish_reason;
     ++version_;

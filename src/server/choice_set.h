@@ -15,7 +15,7 @@
 namespace nanovllm::server {
 
 struct ChoiceState {
-  std::string text;                 // the completion so far (stop strings already cut)
+  std::string text;                 // the completion so far (nothing a stop string could still cut)
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   std::string finish_reason;        // "stop" or "length" once finished
@@ -38,6 +38,7 @@ class ChoiceSet {
   // Engine side.
   void set_prompt_tokens(size_t index, int32_t n);
   void mark_admitted();
+  // `out` is a kDelta output: its text and tokens are appended.
   void update(size_t index, const RequestOutput& out);
   void fail(int status, const std::string& message);
 

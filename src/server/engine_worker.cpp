@@ -127,7 +127,7 @@ void EngineWorker::loop() {
     for (Pending& p : admitted) admit(p);
     abort_cancelled();
     try {
-      if (!llm_.is_finished()) publish(llm_.step());
+      if (!llm_.is_finished()) publish(llm_.step(OutputKind::kDelta));
       else if (!running_.empty()) fail_all(500, "engine error: a request ended without an output");
     } catch (const std::exception& e) {
       // The step's requests cannot be trusted any more; later requests may still be served.

@@ -154,8 +154,6 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   }
   const ResponseHeader header{(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
                               unix_seconds(), options_.served_model_name, chat};
-  size_t longest_stop = 0;
-  for (const std::string& s : request.sampling.stop) longest_stop = std::max(longest_stop, s.size());
   const bool stream = request.stream, include_usage = request.include_usage;
   std::shared_ptr<ChoiceSet> choices = worker_->submit(std::move(request));
 
@@ -181,7 +179,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [choices, state, header, longest_stop, include_usage](size_t, httplib::DataSink& sink) {
+      [choices, state, header, include_usage](size_t, httplib::DataSink& sink) {
         const ChoiceSnapshot s = choices->wait_newer(state->version, kPollInterval);
         state->version = s.version;
         std::string out;
@@ -193,11 +191,9 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
         }
         for (size_t i = 0; i < s.choices.size(); ++i) {
           const ChoiceState& c = s.choices[i];
-          const size_t upto = streamable_length(c, longest_stop);
-          if (upto > state->sent[i] || !state->started[i]) {
-            const std::string delta = c.text.substr(state->sent[i], upto - std::min(upto, state->sent[i]));
-            out += sse_event(chunk_json(header, i, delta, !state->started[i], ""));
-            state->sent[i] = std::max(upto, state->sent[i]);
+          if (c.text.size() > state->sent[i] || !state->started[i]) {
+            out += sse_event(chunk_json(header, i, c.text.substr(state->sent[i]), !state->started[i], ""));
+            state->sent[i] = c.text.size();
             state->started[i] = true;
           }
           if (c.finished && !state->ended[i]) {

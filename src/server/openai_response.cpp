@@ -77,13 +77,4 @@ std::string sse_event(const json& payload) {
   return "data: " + payload.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
 
-size_t streamable_length(const ChoiceState& c, size_t longest_stop) {
-  if (c.finished || longest_stop <= 1) return c.text.size();
-  const size_t hold = longest_stop - 1;
-  size_t n = c.text.size() > hold ? c.text.size() - hold : 0;
-  // Never split a UTF-8 character between two chunks (each chunk must be valid JSON text).
-  while (n > 0 && (static_cast<unsigned char>(c.text[n]) & 0xC0) == 0x80) --n;
-  return n;
-}
-
 }  // namespace nanovllm::server

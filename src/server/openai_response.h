@@ -32,8 +32,4 @@ nlohmann::json error_json(int status, const std::string& message, const std::str
 // One server-sent event: "data: <json>\n\n".
 std::string sse_event(const nlohmann::json& payload);
 
-// How much of a growing completion a stream may send: all of it once finished, else all but the
-// last (longest stop string - 1) bytes, which a stop string matched later could still cut.
-size_t streamable_length(const ChoiceState& c, size_t longest_stop);
-
 }  // namespace nanovllm::server

@@ -98,5 +98,64 @@ TEST(StoriesReference, StepReportsAFinishedRequestOnceThenForgetsIt) {
   EXPECT_TRUE(engine.step().empty());
 }
 
+// Delta outputs (what the server streams) add up to the cumulative ones, and no delta is ever
+// cut afterwards by a stop string: every prefix reported is a prefix of the final text.
+TEST(StoriesReference, DeltaOutputsAddUpAndAreNeverTakenBack) {
+  const auto refs = stories_references();
+  // Stops that end a completion mid-way, one that never matches but keeps nearly matching, none.
+  const std::vector<std::vector<std::string>> stops = {{"red ball"}, {"Lily", "park."}, {"She wanted to fly"}, {}};
+  auto run = [&](OutputKind kind, std::map<int64_t, RequestOutput>& out, std::map<int64_t, int>& prompt_reports) {
+    LLM llm(stories_dir().string(), cpu_config());
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      SamplingParams p = greedy(int32_t(refs[i].output_ids.size()));
+      p.stop = stops[i % stops.size()];
+      ids.push_back(llm.add_request(refs[i].prompt_ids, p));
+    }
+    for (int steps = 0; !llm.is_finished(); ++steps) {
+      ASSERT_LT(steps, 10000);
+      for (const RequestOutput& o : llm.step(kind)) {
+        RequestOutput& acc = out[o.request_id];
+        if (!o.prompt_token_ids.empty()) ++prompt_reports[o.request_id];
+        if (kind == OutputKind::kCumulative) {
+          acc = o;
+          continue;
+        }
+        acc.text += o.text;
+        acc.token_ids.insert(acc.token_ids.end(), o.token_ids.begin(), o.token_ids.end());
+        acc.finished = o.finished;
+        acc.finish_reason = o.finish_reason;
+      }
+    }
+    // Renumber by submission order.
+    std::map<int64_t, RequestOutput> by_order;
+    for (size_t i = 0; i < ids.size(); ++i) by_order[int64_t(i)] = out[ids[i]];
+    out = by_order;
+  };
+  std::map<int64_t, RequestOutput> whole, deltas;
+  std::map<int64_t, int> whole_prompts, delta_prompts;
+  run(OutputKind::kCumulative, whole, whole_prompts);
+  run(OutputKind::kDelta, deltas, delta_prompts);
+  int stopped = 0, expected_stops = 0;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    for (const std::string& stop : stops[i % stops.size()])
+      if (refs[i].completion_text.find(stop) != std::string::npos) {
+        ++expected_stops;
+        break;
+      }
+    const RequestOutput& w = whole[int64_t(i)];
+    const RequestOutput& d = deltas[int64_t(i)];
+    EXPECT_EQ(d.text, w.text) << i;
+    EXPECT_EQ(d.token_ids, w.token_ids) << i;
+    EXPECT_EQ(d.finish_reason, w.finish_reason) << i;
+    EXPECT_TRUE(d.finished);
+    EXPECT_EQ(w.text, refs[i].completion_text.substr(0, w.text.size())) << i;
+    stopped += w.finish_reason == "stop";
+  }
+  EXPECT_EQ(stopped, expected_stops);  // every completion that holds a stop string was cut there
+  EXPECT_GE(stopped, 3);
+  for (const auto& [id, n] : delta_prompts) EXPECT_EQ(n, 1) << "request " << id;
+}
+
 }  // namespace
 }  // namespace nanovllm::e2e

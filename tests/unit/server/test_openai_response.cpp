@@ -15,23 +15,6 @@ ChoiceState choice(const std::string& text, bool finished, int32_t prompt = 3, i
   return c;
 }
 
-TEST(OpenAiResponse, StreamsHoldBackWhatALaterStopStringCouldCut) {
-  EXPECT_EQ(streamable_length(choice("Hello wor", false), 0), 9u);
-  EXPECT_EQ(streamable_length(choice("Hello wor", false), 1), 9u);
-  EXPECT_EQ(streamable_length(choice("Hello wor", false), 4), 6u);   // "wor" may start "world"
-  EXPECT_EQ(streamable_length(choice("Hi", false), 5), 0u);
-  EXPECT_EQ(streamable_length(choice("Hello wor", true), 4), 9u);    // finished: all of it
-}
-
-TEST(OpenAiResponse, StreamsNeverSplitAUtf8Character) {
-  const std::string text = "ab\xC3\xA9\xE2\x82\xAC";  // "abé€": bytes 2-3 and 4-6 are characters
-  for (size_t hold = 1; hold <= text.size() + 1; ++hold) {
-    const size_t n = streamable_length(choice(text, false), hold);
-    EXPECT_LE(n, text.size() - std::min(text.size(), hold - 1));
-    EXPECT_TRUE(n == 0 || n == 1 || n == 2 || n == 4 || n == 7) << "hold " << hold << " cut at " << n;
-  }
-}
-
 TEST(OpenAiResponse, WholeResponsesOfBothApis) {
   const ResponseHeader completion{"cmpl-1", 100, "m", false};
   const std::vector<ChoiceState> choices{choice(" once", true, 3, 2), choice(" twice", true, 4, 5)};
