@@ -265,16 +265,21 @@ TEST_F(HttpServerTest, AClientLeavingMidStreamIsForgotten) {
   EXPECT_EQ(status, 200) << text;
 }
 
-// Cancelling a request's choices (what a hang-up does) aborts it in the engine before its end.
-TEST(EngineWorker, CancelledRequestsStopEarly) {
-  LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
-  EngineWorker worker(llm);
+// 400 tokens past the end-of-sequence: long enough to still run when the test acts on it.
+GenerationRequest long_request() {
   GenerationRequest r;
   r.prompts.emplace_back(std::string("Zoo"));
   r.sampling.max_tokens = 400;
   r.sampling.ignore_eos = true;
   r.max_tokens_given = true;
-  auto choices = worker.submit(r);
+  return r;
+}
+
+// Cancelling a request's choices (what a hang-up does) aborts it in the engine before its end.
+TEST(EngineWorker, CancelledRequestsStopEarly) {
+  LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
+  EngineWorker worker(llm);
+  auto choices = worker.submit(long_request());
   ChoiceSnapshot s;
   while (!s.error && (s.choices.empty() || s.choices[0].completion_tokens == 0))
     s = choices->wait_newer(s.version, std::chrono::milliseconds(100));
@@ -293,12 +298,7 @@ TEST(EngineWorker, ShuttingDownFailsWhatIsStillRunning) {
   std::shared_ptr<ChoiceSet> choices;
   {
     EngineWorker worker(llm);
-    GenerationRequest r;
-    r.prompts.emplace_back(std::string("Zoo"));
-    r.sampling.max_tokens = 400;
-    r.sampling.ignore_eos = true;
-    r.max_tokens_given = true;
-    choices = worker.submit(r);
+    choices = worker.submit(long_request());
   }
   const ChoiceSnapshot s = choices->wait_newer(0, std::chrono::milliseconds(0));
   if (!s.all_finished() || !s.admitted) {  // it may have finished before the worker stopped
