@@ -44,6 +44,10 @@ struct EngineStats {
   int64_t kv_block_size = 0;
   int64_t kv_bytes_per_token = 0;  // all layers, K and V, scales included
   int64_t peak_device_bytes = 0;
+  // The scheduler now (not counters): sequences running / waiting, KV blocks free.
+  int64_t num_running_seqs = 0;
+  int64_t num_waiting_seqs = 0;
+  int64_t num_free_kv_blocks = 0;
   double prefill_seconds = 0;
   double decode_seconds = 0;
   std::string device;        // "cpu" or "cuda"

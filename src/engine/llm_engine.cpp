@@ -324,6 +324,9 @@ EngineStats LLMEngine::stats() const {
   s.preemptions = scheduler_->num_preemptions() - preemptions_at_reset_;
   s.cached_prompt_tokens = scheduler_->block_manager().hit_tokens();
   s.peak_device_bytes = int64_t(backend_->peak_allocated_bytes());
+  s.num_running_seqs = scheduler_->num_running();
+  s.num_waiting_seqs = scheduler_->num_waiting();
+  s.num_free_kv_blocks = scheduler_->block_manager().num_free_blocks();
   return s;
 }
 

@@ -7,6 +7,7 @@
 namespace nanovllm::server {
 
 EngineWorker::EngineWorker(LLM& llm) : llm_(llm), model_defaults_(llm.default_sampling_params()) {
+  metrics_.engine = llm_.stats();
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -31,6 +32,17 @@ std::shared_ptr<ChoiceSet> EngineWorker::submit(GenerationRequest request) {
   }
   wake_.notify_all();
   return choices;
+}
+
+ServerMetrics EngineWorker::metrics() const {
+  std::lock_guard lock(metrics_mutex_);
+  return metrics_;
+}
+
+template <class Update>
+void EngineWorker::update_metrics(Update update) {
+  std::lock_guard lock(metrics_mutex_);
+  update(metrics_);
 }
 
 std::vector<int32_t> EngineWorker::tokenize(const PromptInput& prompt,
@@ -73,6 +85,7 @@ void EngineWorker::admit(Pending& p) {
       running_.erase(id);
     }
     running_count_.store(int64_t(running_.size()));
+    update_metrics([&](ServerMetrics& m) { m.failed += int64_t(r.prompts.size()); });
     p.choices->fail(400, e.what());
   }
 }
@@ -82,6 +95,7 @@ void EngineWorker::abort_cancelled() {
     if (it->second.choices->cancelled()) {
       llm_.abort_request(it->first);
       it = running_.erase(it);
+      update_metrics([](ServerMetrics& m) { ++m.aborted; });
     } else {
       ++it;
     }
@@ -96,6 +110,7 @@ void EngineWorker::publish(const std::vector<RequestOutput>& outputs) {
     if (out.finished) {
       running_.erase(it);  // counted out before the client hears it finished
       running_count_.store(int64_t(running_.size()));
+      update_metrics([&](ServerMetrics& m) { ++(out.finish_reason == "length" ? m.finished_length : m.finished_stop); });
     }
     r.choices->update(r.index, out);
   }
@@ -105,6 +120,7 @@ void EngineWorker::fail_all(int status, const std::string& message) {
   auto failed = std::move(running_);
   running_.clear();
   running_count_.store(0);
+  update_metrics([&](ServerMetrics& m) { m.failed += int64_t(failed.size()); });
   for (auto& [id, r] : failed) {
     llm_.abort_request(id);
     r.choices->fail(status, message);
@@ -134,6 +150,8 @@ void EngineWorker::loop() {
       fail_all(500, std::string("engine error: ") + e.what());
     }
     running_count_.store(int64_t(running_.size()));
+    const EngineStats stats = llm_.stats();
+    update_metrics([&](ServerMetrics& m) { m.engine = stats; });
   }
   fail_all(503, "the server is shutting down");
 }

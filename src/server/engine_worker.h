@@ -15,6 +15,7 @@
 #include "nanovllm/llm.h"
 #include "server/choice_set.h"
 #include "server/openai_request.h"
+#include "server/server_metrics.h"
 
 namespace nanovllm::server {
 
@@ -27,8 +28,10 @@ class EngineWorker {
 
   // Thread-safe. The request's choices appear in the returned set as the engine runs them.
   std::shared_ptr<ChoiceSet> submit(GenerationRequest request);
-  // Engine requests running now (for tests and /metrics-style checks).
+  // Engine requests running now (for tests).
   int64_t running_requests() const { return running_count_.load(); }
+  // Thread-safe: the engine's state after its latest step and the request counters.
+  ServerMetrics metrics() const;
 
  private:
   struct Pending {
@@ -44,6 +47,8 @@ class EngineWorker {
   void abort_cancelled();
   void publish(const std::vector<RequestOutput>& outputs);
   void fail_all(int status, const std::string& message);
+  template <class Update>
+  void update_metrics(Update update);
   std::vector<int32_t> tokenize(const PromptInput& prompt, const GenerationRequest& request) const;
 
   LLM& llm_;
@@ -54,6 +59,8 @@ class EngineWorker {
   bool stop_ = false;
   std::unordered_map<int64_t, Running> running_;  // engine request id -> its choice; worker only
   std::atomic<int64_t> running_count_{0};
+  mutable std::mutex metrics_mutex_;  // guards metrics_
+  ServerMetrics metrics_;
   std::thread thread_;
 };
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "server/engine_worker.h"
 #include "server/openai_response.h"
+#include "server/server_metrics.h"
 
 namespace nanovllm::server {
 namespace {
@@ -86,6 +87,10 @@ int64_t HttpServer::running_requests() const { return worker_->running_requests(
 
 void HttpServer::add_routes() {
   http_->Get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus_text(worker_->metrics(), options_.served_model_name),
+                    "text/plain; version=0.0.4");
+  });
   http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
   http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generation(req, res, false);

@@ -215,6 +215,45 @@ TEST_F(HttpServerTest, BadRequestsGetJsonErrorsAndTheServerCarriesOn) {
   EXPECT_EQ(server_->running_requests(), 0);
 }
 
+// One sample of GET /metrics' text: the value of the line that starts with `series`.
+double metric_value(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST_F(HttpServerTest, MetricsCountTokensAndRequests) {
+  const auto refs = stories_references();
+  int64_t prompt = 0, completion = 0;
+  for (int max_tokens : {5, 7}) {
+    const auto [status, body] = post("/v1/completions", {{"prompt", refs[0].prompt_ids}, {"temperature", 0},
+                                                         {"max_tokens", max_tokens}});
+    ASSERT_EQ(status, 200) << body;
+    prompt += json::parse(body)["usage"]["prompt_tokens"].get<int64_t>();
+    completion += json::parse(body)["usage"]["completion_tokens"].get<int64_t>();
+  }
+  // " was a little girl ...": ends on the stop string.
+  post("/v1/completions", {{"prompt", refs[0].prompt}, {"max_tokens", 20}, {"stop", "little"}, {"temperature", 0}});
+  post("/v1/completions", {{"prompt", {100000}}});  // refused
+  auto res = client().Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const std::string& text = res->body;
+  const std::string m = "{model_name=\"stories\"}";
+  EXPECT_EQ(metric_value(text, "nanovllm:num_requests_running" + m), 0);
+  EXPECT_EQ(metric_value(text, "nanovllm:num_requests_waiting" + m), 0);
+  EXPECT_EQ(metric_value(text, "nanovllm:kv_cache_usage_perc" + m), 0);
+  EXPECT_EQ(metric_value(text, "nanovllm:num_kv_cache_blocks" + m), 512);
+  // At least the two measured requests' tokens (the third adds its own).
+  EXPECT_GE(metric_value(text, "nanovllm:prompt_tokens_total" + m), double(prompt));
+  EXPECT_GE(metric_value(text, "nanovllm:generation_tokens_total" + m), double(completion + 1));
+  EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"length\"}"), 2);
+  EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"stop\"}"), 1);
+  EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"abort\"}"), 0);
+  EXPECT_EQ(metric_value(text, "nanovllm:request_failure_total" + m), 1);
+  EXPECT_NE(text.find("# TYPE nanovllm:generation_tokens_total counter"), std::string::npos);
+}
+
 TEST(HttpServerAuth, AnApiKeyGuardsTheV1RoutesButNotHealth) {
   LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
   ServerOptions options;
