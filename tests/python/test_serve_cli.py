@@ -109,3 +109,28 @@ def test_the_official_openai_client_works_against_it():
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_serve_bench_smoke():
+    """bench/serve_bench.py end to end on stories260K (inputs folded into its vocabulary and
+    context): every request streams its full max_tokens (ignore_eos) and the summary adds up."""
+    bench = pathlib.Path(__file__).resolve().parents[2] / "bench" / "serve_bench.py"
+    proc, base = start_server()
+    try:
+        out = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / f"serve_bench_{os.getpid()}.json"
+        r = subprocess.run(["python3", str(bench), "--url", base, "--inputs",
+                            str(SHARED / "bench" / "nanovllm-bench-seed0.json"), "--num-prompts", "24",
+                            "--concurrency", "8", "--vocab-size", "512", "--prompt-len-cap", "200",
+                            "--max-tokens-cap", "40", "--json", str(out)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(out.read_text())
+        out.unlink()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert summary["num_requests"] == 24 and len(summary["requests"]) == 24
+    assert summary["output_tokens"] == summary["requested_output_tokens"]
+    assert all(0 < q["ttft_s"] <= q["latency_s"] for q in summary["requests"])
+    assert abs(summary["output_tok_per_s"] * summary["duration_s"] - summary["output_tokens"]) < 1e-6 * summary["output_tokens"] + 1e-6
+    assert "output tok/s" in r.stdout
