@@ -1,5 +1,7 @@
 #include "server/choice_set.h"
 
+#include <algorithm>
+
 namespace nanovllm::server {
 
 bool ChoiceSnapshot::all_finished() const {
@@ -47,10 +49,20 @@ void ChoiceSet::fail(int status, const std::string& message) {
   changed_.notify_all();
 }
 
-ChoiceSnapshot ChoiceSet::wait_newer(uint64_t seen, std::chrono::milliseconds timeout) const {
+ChoiceSnapshot ChoiceSet::wait_newer(uint64_t seen, std::chrono::milliseconds timeout,
+                                     const std::vector<size_t>* text_from) const {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [&] { return version_ > seen; });
-  return {version_, choices_, error_, error_status_, admitted_};
+  if (!text_from) return {version_, choices_, error_, error_status_, admitted_};
+  ChoiceSnapshot s{version_, {}, error_, error_status_, admitted_};
+  s.choices.reserve(choices_.size());
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    const ChoiceState& c = choices_[i];
+    const size_t from = std::min(i < text_from->size() ? (*text_from)[i] : 0, c.text.size());
+    s.choices.push_back({c.text.substr(from), from, c.prompt_tokens, c.completion_tokens,
+                         c.finish_reason, c.finished});
+  }
+  return s;
 }
 
 void ChoiceSet::cancel() {

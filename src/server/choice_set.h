@@ -16,6 +16,7 @@ namespace nanovllm::server {
 
 struct ChoiceState {
   std::string text;                 // the completion so far (nothing a stop string could still cut)
+  size_t text_offset = 0;           // in a snapshot: where `text` starts in the completion
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   std::string finish_reason;        // "stop" or "length" once finished
@@ -42,8 +43,11 @@ class ChoiceSet {
   void update(size_t index, const RequestOutput& out);
   void fail(int status, const std::string& message);
 
-  // HTTP side: blocks until the version passes `seen` (or `timeout`), then returns a copy.
-  ChoiceSnapshot wait_newer(uint64_t seen, std::chrono::milliseconds timeout) const;
+  // HTTP side: blocks until the version passes `seen` (or `timeout`), then returns a copy; with
+  // `text_from` (one offset a choice), only each text's bytes from that offset (a stream copies
+  // what it has not sent yet, not the whole completion at every step).
+  ChoiceSnapshot wait_newer(uint64_t seen, std::chrono::milliseconds timeout,
+                            const std::vector<size_t>* text_from = nullptr) const;
   // The client went away: the engine thread aborts the choices still running.
   void cancel();
   bool cancelled() const;

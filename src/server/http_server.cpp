@@ -185,7 +185,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   res.set_chunked_content_provider(
       "text/event-stream",
       [choices, state, header, include_usage](size_t, httplib::DataSink& sink) {
-        const ChoiceSnapshot s = choices->wait_newer(state->version, kPollInterval);
+        const ChoiceSnapshot s = choices->wait_newer(state->version, kPollInterval, &state->sent);
         state->version = s.version;
         std::string out;
         if (s.error) {
@@ -196,9 +196,9 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
         }
         for (size_t i = 0; i < s.choices.size(); ++i) {
           const ChoiceState& c = s.choices[i];
-          if (c.text.size() > state->sent[i] || !state->started[i]) {
-            out += sse_event(chunk_json(header, i, c.text.substr(state->sent[i]), !state->started[i], ""));
-            state->sent[i] = c.text.size();
+          if (!c.text.empty() || !state->started[i]) {  // c.text: the bytes not sent yet
+            out += sse_event(chunk_json(header, i, c.text, !state->started[i], ""));
+            state->sent[i] = c.text_offset + c.text.size();
             state->started[i] = true;
           }
           if (c.finished && !state->ended[i]) {
