@@ -23,6 +23,14 @@ using Prompt = std::variant<std::string, std::vector<int32_t>>;
 // with no copy of the whole prompt and completion every step).
 enum class OutputKind { kCumulative, kDelta };
 
+// A sampled token's log-probability under the model's raw next-token distribution (the
+// log-softmax of the logits before temperature, top-k and top-p, as vLLM reports by default),
+// and with SamplingParams::logprobs = N > 0 the N most likely tokens with theirs.
+struct TokenLogprob {
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // (token id, log-probability), most likely first
+};
+
 struct RequestOutput {
   int64_t request_id = 0;
   std::vector<int32_t> prompt_token_ids;  // kDelta: in a request's first output only
@@ -30,6 +38,7 @@ struct RequestOutput {
   // the last (longest stop string - 1) bytes, which a later stop string could still cut.
   std::string text;
   std::vector<int32_t> token_ids;  // the completion's tokens (kDelta: the new ones)
+  std::vector<TokenLogprob> logprobs;  // one per entry of token_ids when the request asked
   std::string finish_reason;       // "stop" (eos, stop id or string), "length", or "" while running
   bool finished = false;
 };

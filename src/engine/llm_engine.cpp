@@ -44,6 +44,7 @@ struct LLMEngine::Request {
   // What kDelta outputs have reported so far.
   size_t reported_text = 0;
   int32_t reported_tokens = 0;
+  std::vector<TokenLogprob> logprobs;  // one per completion token, when the request asked
   bool reported_prompt = false;
 };
 
@@ -226,8 +227,16 @@ std::vector<int64_t> LLMEngine::run_step() {
   }
   stats_.generated_tokens += int64_t(sampled.size());
   std::vector<int64_t> touched;
-  for (const ScheduledSeq& s : batch.seqs)
+  bool wants_logprobs = false;
+  for (const ScheduledSeq& s : batch.seqs) {
     if (s.samples) touched.push_back(s.seq->id);
+    wants_logprobs |= s.samples && s.seq->params.logprobs >= 0;
+  }
+  if (wants_logprobs) {
+    auto logprobs = runner_->sampled_logprobs(batch, sampled);
+    for (size_t i = 0; i < touched.size(); ++i)
+      if (logprobs[i]) requests_.at(touched[i])->logprobs.push_back(std::move(*logprobs[i]));
+  }
   scheduler_->postprocess(batch, sampled);
   for (int64_t id : touched) {
     Request& r = *requests_.at(id);
@@ -246,6 +255,7 @@ RequestOutput LLMEngine::output_of(const Request& r) const {
   out.prompt_token_ids.assign(prompt.begin(), prompt.end());
   const auto completion = seq.completion_token_ids();
   out.token_ids.assign(completion.begin(), completion.end());
+  out.logprobs = r.logprobs;
   out.text = r.text;
   out.finished = is_done(r);
   if (r.stopped_by_string) out.finish_reason = "stop";
@@ -264,6 +274,8 @@ RequestOutput LLMEngine::delta_of(Request& r) const {
   }
   const auto completion = seq.completion_token_ids();
   out.token_ids.assign(completion.begin() + r.reported_tokens, completion.end());
+  if (size_t(r.reported_tokens) < r.logprobs.size())
+    out.logprobs.assign(r.logprobs.begin() + r.reported_tokens, r.logprobs.end());
   r.reported_tokens = int32_t(completion.size());
   out.finished = is_done(r);
   const size_t upto = reportable_text_length(r.text, out.finished, longest_stop_length(seq.params.stop));

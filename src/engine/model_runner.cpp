@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "engine/batch_builder.h"
 #include "engine/graph_buckets.h"
+#include "engine/token_logprobs.h"
 #include "engine/sampling_rows.h"
 
 namespace nanovllm {
@@ -73,6 +74,7 @@ std::vector<int32_t> ModelRunner::run(const ScheduledBatch& batch,
                          graph_bucket(input.num_seqs()) > 0;
   std::vector<int32_t> sampled(input.logits_indices.size());  // before a graph step pads input
   Tensor logits = forward_and_logits(input, use_graph);
+  last_logits_ = logits;
 
   if (!sampled.empty()) {
     std::vector<SamplingRow> rows = sampling_rows(batch);
@@ -80,6 +82,26 @@ std::vector<int32_t> ModelRunner::run(const ScheduledBatch& batch,
   }
   if (!all_logits_for.empty() && sink) emit_all_logits(input, batch, all_logits_for, sink);
   return sampled;
+}
+
+std::vector<std::optional<TokenLogprob>> ModelRunner::sampled_logprobs(
+    const ScheduledBatch& batch, const std::vector<int32_t>& sampled) {
+  std::vector<std::optional<TokenLogprob>> out(sampled.size());
+  const int64_t vocab = model_.config().vocab_size;
+  std::vector<float> row(size_t(vocab), 0.f);
+  size_t r = 0;  // the sampled row of the next ScheduledSeq that samples
+  for (const ScheduledSeq& s : batch.seqs) {
+    if (!s.samples) continue;
+    const int32_t n = s.seq->params.logprobs;
+    if (n >= 0) {
+      NANOVLLM_CHECK(int64_t(r) < last_logits_.dim(0), "logprobs: row ", r, " of ", last_logits_.dim(0));
+      const auto* src = static_cast<const char*>(last_logits_.data) + int64_t(r) * vocab * int64_t(sizeof(float));
+      backend_.copy_to_host(row.data(), src, row.size() * sizeof(float));
+      out[r] = token_logprob(row, sampled[r], n);
+    }
+    ++r;
+  }
+  return out;
 }
 
 void ModelRunner::emit_all_logits(const BatchInput& input, const ScheduledBatch& batch,

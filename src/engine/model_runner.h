@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "cache/kv_cache.h"
 #include "engine/step_buffers.h"
 #include "model/decoder_model.h"
+#include "nanovllm/llm.h"
 #include "scheduler/scheduler.h"
 
 namespace nanovllm {
@@ -39,6 +41,12 @@ class ModelRunner {
                            const std::vector<int64_t>& all_logits_for = {},
                            const LogitsSink& sink = {});
 
+  // After run(): the log-probabilities of its sampled tokens, aligned with them, for the rows
+  // whose sequence asked (SamplingParams::logprobs >= 0; empty optionals for the others). Reads
+  // those rows' logits back to the host.
+  std::vector<std::optional<TokenLogprob>> sampled_logprobs(const ScheduledBatch& batch,
+                                                            const std::vector<int32_t>& sampled);
+
   int32_t max_logit_rows() const { return max_logit_rows_; }
   int32_t num_captured_graphs() const { return int32_t(graphs_.size()); }
 
@@ -57,6 +65,7 @@ class ModelRunner {
   int32_t max_logit_rows_;
   StepBuffers buffers_;
   Tensor last_hidden_;  // [T, H] of the latest eager forward
+  Tensor last_logits_;  // [sampled rows (+ graph padding), V] float32 of the latest run()
   std::vector<int32_t> graph_sizes_;
   // (bucket, even_contexts) -> graph: a graph keeps the split-K its capture chose, which
   // depends on whether the contexts were even (AttentionMeta::even_contexts).

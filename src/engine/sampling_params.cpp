@@ -12,6 +12,8 @@ void SamplingParams::validate() const {
   NANOVLLM_CHECK(top_k >= -1, "sampling: top_k = ", top_k, "; expected -1 or 0 (off) or >= 1");
   NANOVLLM_CHECK(top_p > 0 && top_p <= 1, "sampling: top_p = ", top_p, "; expected (0, 1]");
   NANOVLLM_CHECK(max_tokens >= 1, "sampling: max_tokens = ", max_tokens, "; expected >= 1");
+  NANOVLLM_CHECK(logprobs >= -1 && logprobs <= kMaxLogprobs, "sampling: logprobs = ", logprobs,
+                 "; expected -1 (none), 0 (the sampled token's) or up to ", kMaxLogprobs);
   for (const std::string& s : stop)
     NANOVLLM_CHECK(!s.empty(), "sampling: stop strings must not be empty");
 }

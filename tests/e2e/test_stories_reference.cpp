@@ -157,5 +157,56 @@ TEST(StoriesReference, DeltaOutputsAddUpAndAreNeverTakenBack) {
   for (const auto& [id, n] : delta_prompts) EXPECT_EQ(n, 1) << "request " << id;
 }
 
+// Logprobs of generated tokens equal the teacher-forced log-probabilities of the same tokens
+// (LLM::score: one prefill over prompt + completion), and greedy picks the most likely token.
+TEST(StoriesReference, SampledLogprobsMatchTheTeacherForcedOnes) {
+  const auto refs = stories_references();
+  LLM llm(stories_dir().string(), cpu_config());
+  for (size_t i : {size_t(0), size_t(4)}) {
+    SamplingParams p = greedy(int32_t(refs[i].output_ids.size()));
+    p.logprobs = 3;
+    const auto out = llm.generate({Prompt(refs[i].prompt_ids)}, p);
+    ASSERT_EQ(out[0].token_ids, refs[i].output_ids);
+    ASSERT_EQ(out[0].logprobs.size(), out[0].token_ids.size());
+    std::vector<int32_t> all = refs[i].prompt_ids;
+    all.insert(all.end(), refs[i].output_ids.begin(), refs[i].output_ids.end());
+    const std::vector<double> forced = llm.score(all);
+    for (size_t t = 0; t < out[0].token_ids.size(); ++t) {
+      const TokenLogprob& lp = out[0].logprobs[t];
+      ASSERT_EQ(lp.top.size(), 3u);
+      EXPECT_EQ(lp.top[0].first, out[0].token_ids[t]) << t;
+      EXPECT_FLOAT_EQ(lp.top[0].second, lp.logprob) << t;
+      EXPECT_GE(lp.top[0].second, lp.top[1].second);
+      EXPECT_NEAR(lp.logprob, forced[refs[i].prompt_ids.size() + t], 1e-4) << "token " << t;
+    }
+  }
+  const auto plain = llm.generate({Prompt(refs[0].prompt_ids)}, greedy(4));
+  EXPECT_TRUE(plain[0].logprobs.empty());  // not asked: none
+}
+
+TEST(StoriesReference, DeltaOutputsCarryTheNewTokensLogprobs) {
+  const auto refs = stories_references();
+  LLM llm(stories_dir().string(), cpu_config());
+  SamplingParams p = greedy(30);
+  p.logprobs = 0;
+  const auto whole = llm.generate({Prompt(refs[2].prompt_ids)}, p);
+  const int64_t id = llm.add_request(refs[2].prompt_ids, p);
+  std::vector<TokenLogprob> deltas;
+  std::vector<int32_t> tokens;
+  while (!llm.is_finished())
+    for (const RequestOutput& o : llm.step(OutputKind::kDelta)) {
+      ASSERT_EQ(o.request_id, id);
+      ASSERT_EQ(o.logprobs.size(), o.token_ids.size());
+      deltas.insert(deltas.end(), o.logprobs.begin(), o.logprobs.end());
+      tokens.insert(tokens.end(), o.token_ids.begin(), o.token_ids.end());
+    }
+  ASSERT_EQ(tokens, whole[0].token_ids);
+  ASSERT_EQ(deltas.size(), whole[0].logprobs.size());
+  for (size_t t = 0; t < deltas.size(); ++t) {
+    EXPECT_EQ(deltas[t].logprob, whole[0].logprobs[t].logprob) << t;
+    EXPECT_TRUE(deltas[t].top.empty());
+  }
+}
+
 }  // namespace
 }  // namespace nanovllm::e2e

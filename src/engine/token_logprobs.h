@@ -1,0 +1,15 @@
+#pragma once
+// Log-probabilities of sampled tokens under the model's raw next-token distribution: the
+// log-softmax of the logits before temperature, top-k and top-p (what vLLM reports by default).
+#include <cstdint>
+#include <span>
+
+#include "nanovllm/llm.h"
+
+namespace nanovllm {
+
+// logits: one row [V] (float32). top_n most likely tokens with theirs, most likely first (ties:
+// the lower id first).
+TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t top_n);
+
+}  // namespace nanovllm
