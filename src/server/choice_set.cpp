@@ -24,11 +24,12 @@ void ChoiceSet::mark_admitted() {
   changed_.notify_all();
 }
 
-void ChoiceSet::update(size_t index, const RequestOutput& out) {
+void ChoiceSet::update(size_t index, const RequestOutput& out, std::vector<LogprobEntry> logprobs) {
   {
     std::lock_guard lock(mutex_);
     ChoiceState& c = choices_.at(index);
     c.text += out.text;
+    for (LogprobEntry& e : logprobs) c.logprobs.push_back(std::move(e));
     c.completion_tokens += int32_t(out.token_ids.size());
     c.finished = out.finished;
     c.finish_reason = out.finish_reason;
@@ -50,17 +51,28 @@ void ChoiceSet::fail(int status, const std::string& message) {
 }
 
 ChoiceSnapshot ChoiceSet::wait_newer(uint64_t seen, std::chrono::milliseconds timeout,
-                                     const std::vector<size_t>* text_from) const {
+                                     const std::vector<size_t>* text_from,
+                                     const std::vector<size_t>* logprobs_from) const {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [&] { return version_ > seen; });
-  if (!text_from) return {version_, choices_, error_, error_status_, admitted_};
+  if (!text_from && !logprobs_from) return {version_, choices_, error_, error_status_, admitted_};
+  auto offset = [](const std::vector<size_t>* from, size_t i, size_t size) {
+    return std::min(from && i < from->size() ? (*from)[i] : 0, size);
+  };
   ChoiceSnapshot s{version_, {}, error_, error_status_, admitted_};
   s.choices.reserve(choices_.size());
   for (size_t i = 0; i < choices_.size(); ++i) {
     const ChoiceState& c = choices_[i];
-    const size_t from = std::min(i < text_from->size() ? (*text_from)[i] : 0, c.text.size());
-    s.choices.push_back({c.text.substr(from), from, c.prompt_tokens, c.completion_tokens,
-                         c.finish_reason, c.finished});
+    ChoiceState part;
+    part.text_offset = offset(text_from, i, c.text.size());
+    part.text = c.text.substr(part.text_offset);
+    part.logprobs_offset = offset(logprobs_from, i, c.logprobs.size());
+    part.logprobs.assign(c.logprobs.begin() + std::ptrdiff_t(part.logprobs_offset), c.logprobs.end());
+    part.prompt_tokens = c.prompt_tokens;
+    part.completion_tokens = c.completion_tokens;
+    part.finish_reason = c.finish_reason;
+    part.finished = c.finished;
+    s.choices.push_back(std::move(part));
   }
   return s;
 }

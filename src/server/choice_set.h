@@ -14,11 +14,20 @@
 
 namespace nanovllm::server {
 
+// One generated token's log-probability as a response shows it: the token as text.
+struct LogprobEntry {
+  std::string token;
+  float logprob = 0;
+  std::vector<std::pair<std::string, float>> top;  // most likely first
+};
+
 struct ChoiceState {
   std::string text;                 // the completion so far (nothing a stop string could still cut)
   size_t text_offset = 0;           // in a snapshot: where `text` starts in the completion
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  std::vector<LogprobEntry> logprobs;  // when asked: one per completion token
+  size_t logprobs_offset = 0;       // in a snapshot: where `logprobs` starts
   std::string finish_reason;        // "stop" or "length" once finished
   bool finished = false;
 };
@@ -39,15 +48,18 @@ class ChoiceSet {
   // Engine side.
   void set_prompt_tokens(size_t index, int32_t n);
   void mark_admitted();
-  // `out` is a kDelta output: its text and tokens are appended.
-  void update(size_t index, const RequestOutput& out);
+  // `out` is a kDelta output: its text and tokens are appended, `logprobs` (its tokens' entries)
+  // too.
+  void update(size_t index, const RequestOutput& out, std::vector<LogprobEntry> logprobs = {});
   void fail(int status, const std::string& message);
 
   // HTTP side: blocks until the version passes `seen` (or `timeout`), then returns a copy; with
   // `text_from` (one offset a choice), only each text's bytes from that offset (a stream copies
   // what it has not sent yet, not the whole completion at every step).
+  // Likewise `logprobs_from` for the logprob entries.
   ChoiceSnapshot wait_newer(uint64_t seen, std::chrono::milliseconds timeout,
-                            const std::vector<size_t>* text_from = nullptr) const;
+                            const std::vector<size_t>* text_from = nullptr,
+                            const std::vector<size_t>* logprobs_from = nullptr) const;
   // The client went away: the engine thread aborts the choices still running.
   void cancel();
   bool cancelled() const;

@@ -74,7 +74,7 @@ void EngineWorker::admit(Pending& p) {
       }
       const int64_t id = llm_.add_request(ids, choice_params);
       added.push_back(id);
-      running_[id] = {p.choices, i};
+      running_[id] = {p.choices, i, ids.back()};
       p.choices->set_prompt_tokens(i, int32_t(ids.size()));
     }
     running_count_.store(int64_t(running_.size()));
@@ -102,17 +102,40 @@ void EngineWorker::abort_cancelled() {
   }
 }
 
+// A token decoded alone loses what its predecessor implies (SentencePiece drops a leading
+// space at the start of a text): decode the pair and keep what the token adds.
+std::string EngineWorker::token_text(int32_t previous, int32_t token) const {
+  if (previous < 0) return llm_.decode({token});
+  const std::string before = llm_.decode({previous});
+  const std::string both = llm_.decode({previous, token});
+  return both.compare(0, before.size(), before) == 0 ? both.substr(before.size()) : llm_.decode({token});
+}
+
+std::vector<LogprobEntry> EngineWorker::logprob_entries(const RequestOutput& out, int32_t& previous) const {
+  std::vector<LogprobEntry> entries;
+  for (size_t k = 0; k < out.logprobs.size() && k < out.token_ids.size(); ++k) {
+    const TokenLogprob& lp = out.logprobs[k];
+    LogprobEntry e{token_text(previous, out.token_ids[k]), lp.logprob, {}};
+    for (const auto& [id, value] : lp.top) e.top.emplace_back(token_text(previous, id), value);
+    entries.push_back(std::move(e));
+    previous = out.token_ids[k];
+  }
+  if (out.logprobs.empty() && !out.token_ids.empty()) previous = out.token_ids.back();
+  return entries;
+}
+
 void EngineWorker::publish(const std::vector<RequestOutput>& outputs) {
   for (const RequestOutput& out : outputs) {
     auto it = running_.find(out.request_id);
     if (it == running_.end()) continue;
+    std::vector<LogprobEntry> logprobs = logprob_entries(out, it->second.last_token);
     const Running r = it->second;
     if (out.finished) {
       running_.erase(it);  // counted out before the client hears it finished
       running_count_.store(int64_t(running_.size()));
       update_metrics([&](ServerMetrics& m) { ++(out.finish_reason == "length" ? m.finished_length : m.finished_stop); });
     }
-    r.choices->update(r.index, out);
+    r.choices->update(r.index, out, std::move(logprobs));
   }
 }
 

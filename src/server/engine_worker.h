@@ -41,6 +41,7 @@ class EngineWorker {
   struct Running {
     std::shared_ptr<ChoiceSet> choices;
     size_t index = 0;
+    int32_t last_token = -1;  // the token before the next one (a token's text depends on it)
   };
   void loop();
   void admit(Pending& pending);
@@ -50,6 +51,9 @@ class EngineWorker {
   template <class Update>
   void update_metrics(Update update);
   std::vector<int32_t> tokenize(const PromptInput& prompt, const GenerationRequest& request) const;
+  // The response's view of a delta's logprobs: each token as the text it adds after `previous`.
+  std::vector<LogprobEntry> logprob_entries(const RequestOutput& out, int32_t& previous) const;
+  std::string token_text(int32_t previous, int32_t token) const;
 
   LLM& llm_;
   SamplingParams model_defaults_;

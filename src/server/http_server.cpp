@@ -40,6 +40,8 @@ int64_t unix_seconds() {
 struct StreamState {
   uint64_t version = 0;
   std::vector<size_t> sent;          // bytes of each choice's text already sent
+  std::vector<size_t> sent_logprobs;  // logprob entries of each choice already sent
+  std::vector<size_t> logprob_text;  // bytes of the tokens of those entries (text_offset)
   std::vector<bool> started, ended;  // first chunk (chat: the role) / finish chunk sent
 };
 
@@ -160,6 +162,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   const ResponseHeader header{(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
                               unix_seconds(), options_.served_model_name, chat};
   const bool stream = request.stream, include_usage = request.include_usage;
+  const bool with_logprobs = request.sampling.logprobs >= 0;
   std::shared_ptr<ChoiceSet> choices = worker_->submit(std::move(request));
 
   // Refusals at admission (a prompt too long, a token outside the vocabulary) are HTTP errors,
@@ -172,20 +175,23 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     return;
   }
   if (!stream) {
-    reply_json(res, 200, response_json(header, snap.choices));
+    reply_json(res, 200, response_json(header, snap.choices, with_logprobs));
     return;
   }
 
   auto state = std::make_shared<StreamState>();
   const size_t n = snap.choices.size();
   state->sent.assign(n, 0);
+  state->sent_logprobs.assign(n, 0);
+  state->logprob_text.assign(n, 0);
   state->started.assign(n, false);
   state->ended.assign(n, false);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [choices, state, header, include_usage](size_t, httplib::DataSink& sink) {
-        const ChoiceSnapshot s = choices->wait_newer(state->version, kPollInterval, &state->sent);
+      [choices, state, header, include_usage, with_logprobs](size_t, httplib::DataSink& sink) {
+        const ChoiceSnapshot s =
+            choices->wait_newer(state->version, kPollInterval, &state->sent, &state->sent_logprobs);
         state->version = s.version;
         std::string out;
         if (s.error) {
@@ -196,9 +202,16 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
         }
         for (size_t i = 0; i < s.choices.size(); ++i) {
           const ChoiceState& c = s.choices[i];
-          if (!c.text.empty() || !state->started[i]) {  // c.text: the bytes not sent yet
-            out += sse_event(chunk_json(header, i, c.text, !state->started[i], ""));
+          // c.text, c.logprobs: what was not sent yet
+          if (!c.text.empty() || !c.logprobs.empty() || !state->started[i]) {
+            json chunk = chunk_json(header, i, c.text, !state->started[i], "");
+            if (with_logprobs && !c.logprobs.empty()) {
+              chunk["choices"][0]["logprobs"] = logprobs_json(header.chat, c.logprobs, state->logprob_text[i]);
+              for (const LogprobEntry& e : c.logprobs) state->logprob_text[i] += e.token.size();
+            }
+            out += sse_event(chunk);
             state->sent[i] = c.text_offset + c.text.size();
+            state->sent_logprobs[i] = c.logprobs_offset + c.logprobs.size();
             state->started[i] = true;
           }
           if (c.finished && !state->ended[i]) {

@@ -82,12 +82,29 @@ void refuse_unsupported(const json& body) {
   refuse_unless("presence_penalty", 0);
   refuse_unless("frequency_penalty", 0);
   refuse_unless("repetition_penalty", 1);
-  refuse_unless("logprobs", false);
-  refuse_unless("top_logprobs", 0);
   if (const json* v = field(body, "logit_bias"); v && !v->empty())
     bad("logit_bias", "'logit_bias' is not supported by this server");
   if (const json* v = field(body, "tools"); v && !v->empty())
     bad("tools", "'tools' (function calling) is not supported by this server");
+}
+
+// Completions: "logprobs": N (0-20, the N most likely tokens too). Chat: "logprobs": true, with
+// "top_logprobs": N.
+void parse_logprobs(const json& body, GenerationRequest& r) {
+  const int32_t most = SamplingParams::kMaxLogprobs;
+  auto in_range = [&](const char* name, int64_t n) {
+    if (n < 0 || n > most)
+      bad(name, std::string("'") + name + "' must be in [0, " + std::to_string(most) + "], got " + std::to_string(n));
+    return int32_t(n);
+  };
+  if (!r.chat) {
+    if (auto n = integer(body, "logprobs")) r.sampling.logprobs = in_range("logprobs", *n);
+    return;
+  }
+  const bool wanted = boolean(body, "logprobs", false);
+  const std::optional<int64_t> top = integer(body, "top_logprobs");
+  if (top && !wanted) bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  if (wanted) r.sampling.logprobs = top ? in_range("top_logprobs", *top) : 0;
 }
 
 void parse_common(const json& body, GenerationRequest& r, const char* max_tokens_name) {
@@ -145,6 +162,7 @@ void parse_common(const json& body, GenerationRequest& r, const char* max_tokens
     if (!v->is_array()) bad("stop_token_ids", "'stop_token_ids' must be an array of token ids");
     s.stop_token_ids = token_ids(*v, "stop_token_ids");
   }
+  parse_logprobs(body, r);
   s.ignore_eos = boolean(body, "ignore_eos", false);
   r.stream = boolean(body, "stream", false);
   if (const json* v = field(body, "stream_options")) {

@@ -14,6 +14,35 @@ json header_json(const ResponseHeader& h, const char* object) {
 
 }  // namespace
 
+json logprobs_json(bool chat, const std::vector<LogprobEntry>& entries, size_t text_offset) {
+  auto bytes = [](const std::string& s) {
+    json b = json::array();
+    for (unsigned char c : s) b.push_back(int(c));
+    return b;
+  };
+  if (chat) {
+    json content = json::array();
+    for (const LogprobEntry& e : entries) {
+      json top = json::array();
+      for (const auto& [token, lp] : e.top) top.push_back({{"token", token}, {"logprob", lp}, {"bytes", bytes(token)}});
+      content.push_back({{"token", e.token}, {"logprob", e.logprob}, {"bytes", bytes(e.token)}, {"top_logprobs", top}});
+    }
+    return {{"content", content}};
+  }
+  json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
+  for (const LogprobEntry& e : entries) {
+    tokens.push_back(e.token);
+    values.push_back(e.logprob);
+    json top = json::object();
+    top[e.token] = e.logprob;  // the sampled token is always among them, as OpenAI's API has it
+    for (const auto& [token, lp] : e.top) top[token] = lp;
+    tops.push_back(std::move(top));
+    offsets.push_back(text_offset);
+    text_offset += e.token.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
 json usage_json(const std::vector<ChoiceState>& choices) {
   int64_t prompt = 0, completion = 0;
   for (const ChoiceState& c : choices) {
@@ -23,12 +52,14 @@ json usage_json(const std::vector<ChoiceState>& choices) {
   return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
 }
 
-json response_json(const ResponseHeader& h, const std::vector<ChoiceState>& choices) {
+json response_json(const ResponseHeader& h, const std::vector<ChoiceState>& choices, bool with_logprobs) {
   json j = header_json(h, h.chat ? "chat.completion" : "text_completion");
   json list = json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
     const ChoiceState& c = choices[i];
-    json choice{{"index", i}, {"finish_reason", finish_value(c.finish_reason)}, {"logprobs", nullptr}};
+    json choice{{"index", i},
+                {"finish_reason", finish_value(c.finish_reason)},
+                {"logprobs", with_logprobs ? logprobs_json(h.chat, c.logprobs, 0) : json(nullptr)}};
     if (h.chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
     else choice["text"] = c.text;
     list.push_back(std::move(choice));

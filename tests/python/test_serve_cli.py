@@ -101,6 +101,17 @@ def test_the_official_openai_client_works_against_it():
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
             chat.choices[0].message.content
         assert chunks[-1].usage.completion_tokens == 10
+        with_lp = client.completions.create(model="stories", prompt=refs[0]["prompt"], temperature=0,
+                                            max_tokens=6, logprobs=2)
+        lp = with_lp.choices[0].logprobs
+        assert len(lp.token_logprobs) == 6 and len(lp.top_logprobs[0]) == 2
+        assert "".join(lp.tokens) == with_lp.choices[0].text
+        chat_lp = client.chat.completions.create(
+            model="stories", messages=[{"role": "user", "content": "Zoo"}], temperature=0,
+            max_tokens=3, logprobs=True, top_logprobs=2)
+        content = chat_lp.choices[0].logprobs.content
+        assert len(content) == 3 and len(content[0].top_logprobs) == 2
+        assert content[0].top_logprobs[0].logprob == content[0].logprob
         with pytest.raises(openai.BadRequestError) as bad:
             client.completions.create(model="stories", prompt="x", top_p=3)
         assert "top_p" in str(bad.value)

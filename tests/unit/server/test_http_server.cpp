@@ -215,6 +215,54 @@ TEST_F(HttpServerTest, BadRequestsGetJsonErrorsAndTheServerCarriesOn) {
   EXPECT_EQ(server_->running_requests(), 0);
 }
 
+// The logprobs a response carries are the engine's own, with each token's text.
+TEST_F(HttpServerTest, LogprobsWholeAndStreamedAreTheEnginesOwn) {
+  const auto ref = stories_references()[0];
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = 12;
+  p.logprobs = 2;
+  LLM direct(e2e::stories_dir().string(), e2e::cpu_config());
+  const RequestOutput expected = direct.generate({Prompt(ref.prompt_ids)}, p)[0];
+  const json body{{"prompt", ref.prompt_ids}, {"temperature", 0}, {"max_tokens", 12}, {"logprobs", 2}};
+  const auto [status, text] = post("/v1/completions", body);
+  ASSERT_EQ(status, 200) << text;
+  const json lp = json::parse(text)["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["token_logprobs"].size(), expected.logprobs.size());
+  std::string joined;
+  for (size_t t = 0; t < expected.logprobs.size(); ++t) {
+    EXPECT_FLOAT_EQ(lp["token_logprobs"][t].get<float>(), expected.logprobs[t].logprob) << t;
+    EXPECT_EQ(lp["text_offset"][t].get<size_t>(), joined.size());
+    joined += lp["tokens"][t].get<std::string>();
+    EXPECT_EQ(lp["top_logprobs"][t].size(), 2u);  // greedy: the sampled token is the most likely
+  }
+  EXPECT_EQ(joined, json::parse(text)["choices"][0]["text"]);
+  json streamed_body = body;
+  streamed_body["stream"] = true;
+  const auto [s2, events] = post("/v1/completions", streamed_body);
+  ASSERT_EQ(s2, 200) << events;
+  std::vector<float> streamed;
+  for (const std::string& payload : sse_payloads(events)) {
+    if (payload == "[DONE]") continue;
+    const json chunk_lp = json::parse(payload)["choices"][0]["logprobs"];
+    if (chunk_lp.is_null()) continue;
+    for (const auto& v : chunk_lp["token_logprobs"]) streamed.push_back(v.get<float>());
+  }
+  ASSERT_EQ(streamed.size(), expected.logprobs.size());
+  for (size_t t = 0; t < streamed.size(); ++t) EXPECT_FLOAT_EQ(streamed[t], expected.logprobs[t].logprob);
+  const auto [s3, chat] = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Zoo"}}}},
+                                                        {"temperature", 0}, {"max_tokens", 4},
+                                                        {"logprobs", true}, {"top_logprobs", 3}});
+  ASSERT_EQ(s3, 200) << chat;
+  const json content = json::parse(chat)["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 4u);
+  EXPECT_EQ(content[0]["top_logprobs"].size(), 3u);
+  EXPECT_EQ(content[0]["top_logprobs"][0]["logprob"], content[0]["logprob"]);
+  EXPECT_LE(content[0]["top_logprobs"][1]["logprob"].get<float>(), content[0]["logprob"].get<float>());
+  const auto [s4, plain] = post("/v1/completions", {{"prompt", "Zoo"}, {"max_tokens", 2}});
+  EXPECT_TRUE(json::parse(plain)["choices"][0]["logprobs"].is_null());
+}
+
 // One sample of GET /metrics' text: the value of the line that starts with `series`.
 double metric_value(const std::string& text, const std::string& series) {
   const size_t at = text.find("\n" + series + " ");

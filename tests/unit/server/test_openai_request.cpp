@@ -97,7 +97,8 @@ TEST(OpenAiRequest, MalformedFieldsAreRefusedByName) {
       {R"({"prompt": "x", "stream": "yes"})", "stream", "boolean"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})", "stream_options", "stream"},
       {R"({"prompt": "x", "n": 2})", "n", "not supported"},
-      {R"({"prompt": "x", "logprobs": 5})", "logprobs", "not supported"},
+      {R"({"prompt": "x", "logprobs": 21})", "logprobs", "[0, 20]"},
+      {R"({"prompt": "x", "logprobs": true})", "logprobs", "integer"},
       {R"({"prompt": "x", "presence_penalty": 0.5})", "presence_penalty", "not supported"},
       {R"({"prompt": "x", "model": 3})", "model", "string"},
       {R"({})", "prompt", "required"},
@@ -126,6 +127,20 @@ TEST(OpenAiRequest, MalformedChatMessagesAreRefusedByPosition) {
   EXPECT_EQ(refusal(R"({"messages": [{"role": "user", "content": "a"}], "tools": [{"type": "function"}]})", true)
                 .param(),
             "tools");
+}
+
+TEST(OpenAiRequest, LogprobsOfBothApis) {
+  EXPECT_EQ(parse_completion_request(R"({"prompt": "x"})").sampling.logprobs, -1);
+  EXPECT_EQ(parse_completion_request(R"({"prompt": "x", "logprobs": 0})").sampling.logprobs, 0);
+  EXPECT_EQ(parse_completion_request(R"({"prompt": "x", "logprobs": 5})").sampling.logprobs, 5);
+  const char* chat = R"({"messages": [{"role": "user", "content": "x"}])";
+  EXPECT_EQ(parse_chat_request(std::string(chat) + "}").sampling.logprobs, -1);
+  EXPECT_EQ(parse_chat_request(std::string(chat) + R"(, "logprobs": true})").sampling.logprobs, 0);
+  EXPECT_EQ(parse_chat_request(std::string(chat) + R"(, "logprobs": true, "top_logprobs": 3})").sampling.logprobs, 3);
+  EXPECT_EQ(parse_chat_request(std::string(chat) + R"(, "logprobs": false})").sampling.logprobs, -1);
+  EXPECT_EQ(refusal(std::string(chat) + R"(, "top_logprobs": 3})", true).param(), "top_logprobs");
+  EXPECT_EQ(refusal(std::string(chat) + R"(, "logprobs": true, "top_logprobs": 30})", true).param(), "top_logprobs");
+  EXPECT_EQ(refusal(std::string(chat) + R"(, "logprobs": 2})", true).param(), "logprobs");
 }
 
 TEST(OpenAiRequest, BodiesThatAreNotJsonObjects) {
