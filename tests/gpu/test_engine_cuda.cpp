@@ -77,6 +77,28 @@ TEST_F(CudaEngine, Stories260KReproducesLlama2cGreedyOutputs) {
   for (size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(outs[i].token_ids, refs[i].output_ids) << i;
 }
 
+// Logprobs read back from the GPU's logits (graph steps included) equal the CPU engine's.
+TEST_F(CudaEngine, SampledLogprobsMatchTheCpu) {
+  const auto refs = load_references();
+  Config cpu = cuda_config();
+  cpu.device = "cpu";
+  LLM on_cpu(kStories, cpu), on_gpu(kStories, cuda_config());
+  for (size_t i : {size_t(0), size_t(6)}) {
+    SamplingParams p = greedy_params(40);
+    p.logprobs = 4;
+    const RequestOutput a = on_cpu.generate({Prompt(refs[i].prompt_ids)}, p)[0];
+    const RequestOutput b = on_gpu.generate({Prompt(refs[i].prompt_ids)}, p)[0];
+    ASSERT_EQ(a.token_ids, b.token_ids);
+    ASSERT_EQ(b.logprobs.size(), b.token_ids.size());
+    for (size_t t = 0; t < a.logprobs.size(); ++t) {
+      EXPECT_NEAR(a.logprobs[t].logprob, b.logprobs[t].logprob, 2e-3) << t;
+      ASSERT_EQ(b.logprobs[t].top.size(), 4u);
+      EXPECT_EQ(b.logprobs[t].top[0].first, b.token_ids[t]) << t;
+      for (size_t k = 0; k < 4; ++k) EXPECT_NEAR(a.logprobs[t].top[k].second, b.logprobs[t].top[k].second, 2e-3);
+    }
+  }
+}
+
 TEST_F(CudaEngine, GraphsPrefixCachingAndChunkingDoNotChangeOutputs) {
   // Long prompts (a reference prompt and the first 40 tokens of its llama2.c output) so that
   // full 16-token blocks exist to be shared; the continuation is llama2.c's next 16 tokens.
