@@ -12,12 +12,16 @@ EngineWorker::EngineWorker(LLM& llm) : llm_(llm), model_defaults_(llm.default_sa
 }
 
 EngineWorker::~EngineWorker() {
+  shutdown();
+  thread_.join();
+}
+
+void EngineWorker::shutdown() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
-  thread_.join();
 }
 
 std::shared_ptr<ChoiceSet> EngineWorker::submit(GenerationRequest request) {

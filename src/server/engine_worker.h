@@ -22,7 +22,10 @@ namespace nanovllm::server {
 class EngineWorker {
  public:
   explicit EngineWorker(LLM& llm);
-  ~EngineWorker();  // fails what is still queued or running (503) and joins the thread
+  ~EngineWorker();  // shutdown(), then joins the thread
+  // Thread-safe: fails what is queued or running (503) and refuses new requests; the engine
+  // thread ends after its current step.
+  void shutdown();
   EngineWorker(const EngineWorker&) = delete;
   EngineWorker& operator=(const EngineWorker&) = delete;
 

@@ -68,7 +68,7 @@ HttpServer::HttpServer(LLM& llm, ServerOptions options)
 
 HttpServer::~HttpServer() {
   stop();
-  worker_.reset();  // fails what still waits, so no handler blocks on the engine
+  worker_.reset();
 }
 
 int HttpServer::bind() {
@@ -81,7 +81,10 @@ int HttpServer::bind() {
 
 void HttpServer::serve() { http_->listen_after_bind(); }
 
-void HttpServer::stop() { http_->stop(); }
+void HttpServer::stop() {
+  worker_->shutdown();
+  http_->stop();
+}
 
 bool HttpServer::running() const { return http_->is_running(); }
 

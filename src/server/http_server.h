@@ -39,8 +39,9 @@ class HttpServer {
   int bind();
   // Serves until stop(); call after bind().
   void serve();
-  // Thread-safe; serve() returns soon after. (Before serve() has started listening it has
-  // nothing to stop: wait for running() first.)
+  // Thread-safe: requests still running end with 503 (so no handler waits on a long
+  // generation) and serve() returns soon after. (Before serve() has started listening there is
+  // no listener to stop: wait for running() first.)
   void stop();
   bool running() const;
   // Engine requests in flight (a client that left mid-stream no longer counts once aborted).

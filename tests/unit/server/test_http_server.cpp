@@ -362,6 +362,18 @@ GenerationRequest long_request() {
   return r;
 }
 
+// Stopping the server ends a long generation with 503 instead of waiting for it.
+TEST_F(HttpServerTest, StoppingEndsRunningRequests) {
+  int status = 0;
+  std::thread client_thread([&] {
+    status = post("/v1/completions", {{"prompt", "Zoo"}, {"max_tokens", 500}, {"ignore_eos", true}}).first;
+  });
+  wait_for([&] { return server_->running_requests() > 0; }, "the request to run");
+  server_->stop();
+  client_thread.join();
+  EXPECT_EQ(status, 503);  // 500 tokens take far longer than the stop
+}
+
 // Cancelling a request's choices (what a hang-up does) aborts it in the engine before its end.
 TEST(EngineWorker, CancelledRequestsStopEarly) {
   LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
