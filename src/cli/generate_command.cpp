@@ -91,6 +91,11 @@ int run_generate(GenerateArgs& a) {
                        {"text", o.text},
                        {"token_ids", o.token_ids},
                        {"finish_reason", o.finish_reason}};
+      if (a.sampling.logprobs >= 0) {
+        nlohmann::json lps = nlohmann::json::array();
+        for (const TokenLogprob& lp : o.logprobs) lps.push_back({{"logprob", lp.logprob}, {"top", lp.top}});
+        j["logprobs"] = std::move(lps);
+      }
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       if (i < texts.size()) std::cout << "Prompt: " << texts[i] << "\n";
@@ -131,6 +136,9 @@ void register_generate_command(CLI::App& app) {
   cmd->add_flag("--ignore-eos", s.ignore_eos, "keep generating past end-of-sequence");
   cmd->add_option("--stop", s.stop, "stop string (repeatable)");
   cmd->add_option("--stop-token-ids", s.stop_token_ids, "stop token ids");
+  cmd->add_option("--logprobs", s.logprobs,
+                  "with --json: each token's log-probability and the N most likely ([id, logprob] pairs)")
+      ->check(CLI::Range(0, SamplingParams::kMaxLogprobs));
   cmd->add_flag("--json", args->json, "one JSON object per prompt on stdout, nothing else");
   cmd->callback([cmd, args] {
     require_model(args->engine);

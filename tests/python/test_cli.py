@@ -85,6 +85,32 @@ def test_generate_json_prints_one_object_per_prompt_and_nothing_else(tmp_path):
         assert obj["finish_reason"] == "length"
 
 
+def test_generate_logprobs_agree_with_score():
+    """generate --logprobs: each token's log-probability is the one `score` (a teacher-forced
+    pass) gives the same token after the same text; greedy picks the most likely."""
+    ref = references()[0]
+    ids_path = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / f"lp_ids_{os.getpid()}.jsonl"
+    ids_path.write_text(json.dumps(ref["prompt_ids"]) + "\n")
+    r = nanovllm("generate", "--model", STORIES, "--device", "cpu", "--temperature", "0",
+                 "--max-tokens", 8, "--logprobs", 2, "--prompt-ids-file", ids_path, "--json")
+    ids_path.unlink()
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert len(obj["logprobs"]) == len(obj["token_ids"]) == 8
+    for tok, lp in zip(obj["token_ids"], obj["logprobs"]):
+        assert lp["top"][0][0] == tok and abs(lp["top"][0][1] - lp["logprob"]) < 1e-6
+        assert len(lp["top"]) == 2 and lp["top"][1][1] <= lp["logprob"]
+    text = ref["prompt"] + obj["text"]
+    scored = nanovllm("score", "--model", STORIES, "--device", "cpu", text)
+    assert scored.returncode == 0, scored.stderr
+    s = json.loads(scored.stdout)
+    assert s["ids"] == ref["prompt_ids"] + obj["token_ids"]  # the text tokenizes back the same
+    n = len(ref["prompt_ids"])
+    for k, lp in enumerate(obj["logprobs"]):
+        assert abs(s["logprobs"][n + k] - lp["logprob"]) < 1e-4, k
+    assert nanovllm("generate", "--model", STORIES, "--logprobs", 21, "Zoo").returncode == 2
+
+
 def test_generate_text_prompts_and_stop_string():
     ref = references()[0]
     r = nanovllm("generate", "--model", STORIES, "--device", "cpu", "--temperature", "0",
