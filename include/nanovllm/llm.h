@@ -3,6 +3,7 @@
 // add_request/step/is_finished that the server and CLI drive.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -39,6 +40,9 @@ struct RequestOutput {
   std::string text;
   std::vector<int32_t> token_ids;  // the completion's tokens (kDelta: the new ones)
   std::vector<TokenLogprob> logprobs;  // one per entry of token_ids when the request asked
+  // With SamplingParams::prompt_logprobs: one per prompt token, the first empty (nothing precedes
+  // it). kDelta: in a request's first output.
+  std::vector<std::optional<TokenLogprob>> prompt_logprobs;
   std::string finish_reason;       // "stop" (eos, stop id or string), "length", or "" while running
   bool finished = false;
 };

@@ -20,6 +20,9 @@ struct SamplingParams {
   // -1: none; 0: each sampled token's log-probability; N (<= 20): also the N most likely tokens'
   // (vLLM's `logprobs`; RequestOutput::logprobs)
   int32_t logprobs = -1;
+  // The same for each prompt token given those before it (vLLM's `prompt_logprobs`; computed in
+  // the prefill, so such a request does not take prompt blocks from the prefix cache).
+  int32_t prompt_logprobs = -1;
 
   // Throws nanovllm::Error naming the field and allowed range.
   void validate() const;

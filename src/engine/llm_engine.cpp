@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "engine/gguf_tokenizer.h"
 #include "engine/stream_holdback.h"
+#include "engine/token_logprobs.h"
 #include "model/model_source.h"
 
 namespace nanovllm {
@@ -46,6 +47,8 @@ struct LLMEngine::Request {
   int32_t reported_tokens = 0;
   std::vector<TokenLogprob> logprobs;  // one per completion token, when the request asked
   bool reported_prompt = false;
+  std::vector<std::optional<TokenLogprob>> prompt_logprobs;  // one per prompt token, when asked
+  bool prompt_logprobs_done = false;  // every prompt position's logits were seen
 };
 
 LLMEngine::LLMEngine(Config config) : config_(std::move(config)) {
@@ -160,6 +163,11 @@ int64_t LLMEngine::add_request(const Prompt& prompt, const SamplingParams& param
   auto request = std::make_unique<Request>();
   const int64_t id = next_request_id_++;
   request->seq = std::make_shared<Sequence>(id, std::move(ids), params);
+  if (params.prompt_logprobs >= 0) {
+    request->seq->skip_prefix_cache = true;  // every prompt position's logits must be computed
+    request->prompt_logprobs.resize(request->seq->prompt_token_ids().size());
+    request->prompt_logprobs_done = request->prompt_logprobs.size() <= 1;  // nothing to predict
+  }
   // Decoding continues from the prompt, so a completion starts with the space it really has.
   if (tokenizer_) request->decoder.emplace(*tokenizer_, request->seq->prompt_token_ids(), true);
   scheduler_->add(request->seq);
@@ -217,7 +225,25 @@ std::vector<int64_t> LLMEngine::run_step() {
   if (batch.empty()) return {};
   if (!batch.is_prefill) order_longest_first(batch);
   const auto t0 = Clock::now();
-  std::vector<int32_t> sampled = runner_->run(batch);
+  std::vector<int64_t> prompt_logprob_ids;
+  if (batch.is_prefill)
+    for (const ScheduledSeq& s : batch.seqs)
+      if (s.seq->params.prompt_logprobs >= 0 && !requests_.at(s.seq->id)->prompt_logprobs_done)
+        prompt_logprob_ids.push_back(s.seq->id);
+  // Position p's logits give token p + 1 of the prompt its log-probability.
+  auto prompt_sink = [&](int64_t seq_id, int32_t first, std::span<const float> logits, int32_t n) {
+    Request& r = *requests_.at(seq_id);
+    const auto prompt = r.seq->prompt_token_ids();
+    const size_t vocab = logits.size() / size_t(std::max(n, 1));
+    for (int32_t j = 0; j < n; ++j) {
+      const size_t next = size_t(first + j) + 1;
+      if (next >= prompt.size()) break;
+      r.prompt_logprobs[next] = token_logprob(logits.subspan(size_t(j) * vocab, vocab), prompt[next],
+                                              r.seq->params.prompt_logprobs);
+      r.prompt_logprobs_done = next + 1 == prompt.size();
+    }
+  };
+  std::vector<int32_t> sampled = runner_->run(batch, prompt_logprob_ids, prompt_sink);
   const double dt = seconds_since(t0);
   if (batch.is_prefill) {
     stats_.prefill_seconds += dt;
@@ -256,6 +282,7 @@ RequestOutput LLMEngine::output_of(const Request& r) const {
   const auto completion = seq.completion_token_ids();
   out.token_ids.assign(completion.begin(), completion.end());
   out.logprobs = r.logprobs;
+  out.prompt_logprobs = r.prompt_logprobs;
   out.text = r.text;
   out.finished = is_done(r);
   if (r.stopped_by_string) out.finish_reason = "stop";
@@ -270,6 +297,7 @@ RequestOutput LLMEngine::delta_of(Request& r) const {
   if (!r.reported_prompt) {
     const auto prompt = seq.prompt_token_ids();
     out.prompt_token_ids.assign(prompt.begin(), prompt.end());
+    out.prompt_logprobs = r.prompt_logprobs;
     r.reported_prompt = true;
   }
   const auto completion = seq.completion_token_ids();

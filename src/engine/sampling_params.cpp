@@ -14,6 +14,8 @@ void SamplingParams::validate() const {
   NANOVLLM_CHECK(max_tokens >= 1, "sampling: max_tokens = ", max_tokens, "; expected >= 1");
   NANOVLLM_CHECK(logprobs >= -1 && logprobs <= kMaxLogprobs, "sampling: logprobs = ", logprobs,
                  "; expected -1 (none), 0 (the sampled token's) or up to ", kMaxLogprobs);
+  NANOVLLM_CHECK(prompt_logprobs >= -1 && prompt_logprobs <= kMaxLogprobs, "sampling: prompt_logprobs = ",
+                 prompt_logprobs, "; expected -1 (none), 0 (each prompt token's) or up to ", kMaxLogprobs);
   for (const std::string& s : stop)
     NANOVLLM_CHECK(!s.empty(), "sampling: stop strings must not be empty");
 }

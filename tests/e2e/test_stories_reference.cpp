@@ -184,6 +184,36 @@ TEST(StoriesReference, SampledLogprobsMatchTheTeacherForcedOnes) {
   EXPECT_TRUE(plain[0].logprobs.empty());  // not asked: none
 }
 
+// Prompt logprobs come from the prefill (in chunks here, and again for a prompt the prefix cache
+// holds) and equal the teacher-forced ones of LLM::score.
+TEST(StoriesReference, PromptLogprobsMatchTheTeacherForcedOnes) {
+  const auto refs = stories_references();
+  Config config = cpu_config();
+  config.max_num_batched_tokens = 64;  // a 200-token prompt in 4 chunks
+  LLM llm(stories_dir().string(), config);
+  std::vector<int32_t> prompt = refs[1].prompt_ids;
+  prompt.insert(prompt.end(), refs[1].output_ids.begin(), refs[1].output_ids.end());
+  const std::vector<double> forced = llm.score(prompt);
+  SamplingParams p = greedy(3);
+  p.prompt_logprobs = 2;
+  for (int round = 0; round < 2; ++round) {  // the second: the prompt's blocks are cached
+    const RequestOutput out = llm.generate({Prompt(prompt)}, p)[0];
+    ASSERT_EQ(out.prompt_logprobs.size(), prompt.size());
+    EXPECT_FALSE(out.prompt_logprobs[0].has_value());
+    for (size_t k = 1; k < prompt.size(); ++k) {
+      ASSERT_TRUE(out.prompt_logprobs[k].has_value()) << k;
+      EXPECT_NEAR(out.prompt_logprobs[k]->logprob, forced[k], 1e-4) << "round " << round << " token " << k;
+      EXPECT_EQ(out.prompt_logprobs[k]->top.size(), 2u);
+    }
+    EXPECT_TRUE(out.logprobs.empty());
+  }
+  SamplingParams one = greedy(2);
+  one.prompt_logprobs = 0;
+  const RequestOutput single = llm.generate({Prompt(std::vector<int32_t>{1})}, one)[0];
+  ASSERT_EQ(single.prompt_logprobs.size(), 1u);
+  EXPECT_FALSE(single.prompt_logprobs[0].has_value());
+}
+
 TEST(StoriesReference, DeltaOutputsCarryTheNewTokensLogprobs) {
   const auto refs = stories_references();
   LLM llm(stories_dir().string(), cpu_config());
