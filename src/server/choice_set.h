@@ -18,6 +18,7 @@ namespace nanovllm::server {
 struct LogprobEntry {
   std::string token;
   float logprob = 0;
+  bool known = true;  // false: an echoed prompt's first token (nothing precedes it)
   std::vector<std::pair<std::string, float>> top;  // most likely first
 };
 

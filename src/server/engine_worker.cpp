@@ -78,7 +78,16 @@ void EngineWorker::admit(Pending& p) {
       }
       const int64_t id = llm_.add_request(ids, choice_params);
       added.push_back(id);
-      running_[id] = {p.choices, i, ids.back()};
+      Running& run = running_[id];
+      run.choices = p.choices;
+      run.index = i;
+      run.last_token = ids.back();
+      if (r.echo) {
+        const auto* text = std::get_if<std::string>(&r.prompts[i]);
+        run.echo_text = text ? *text : llm_.decode(ids);
+        if (choice_params.prompt_logprobs >= 0) run.echo_ids = ids;
+        run.echo_pending = true;
+      }
       p.choices->set_prompt_tokens(i, int32_t(ids.size()));
     }
     running_count_.store(int64_t(running_.size()));
@@ -121,7 +130,9 @@ std::vector<LogprobEntry> EngineWorker::logprob_entries(const RequestOutput& out
   std::vector<LogprobEntry> entries;
   for (size_t k = 0; k < out.logprobs.size() && k < out.token_ids.size(); ++k) {
     const TokenLogprob& lp = out.logprobs[k];
-    LogprobEntry e{token_text(previous, out.token_ids[k]), lp.logprob, {}};
+    LogprobEntry e;
+    e.token = token_text(previous, out.token_ids[k]);
+    e.logprob = lp.logprob;
     for (const auto& [id, value] : lp.top) e.top.emplace_back(token_text(previous, id), value);
     entries.push_back(std::move(e));
     previous = out.token_ids[k];
@@ -130,11 +141,40 @@ std::vector<LogprobEntry> EngineWorker::logprob_entries(const RequestOutput& out
   return entries;
 }
 
+std::vector<LogprobEntry> EngineWorker::prompt_entries(const RequestOutput& out,
+                                                       const std::vector<int32_t>& prompt) const {
+  std::vector<LogprobEntry> entries;
+  for (size_t k = 0; k < prompt.size(); ++k) {
+    const int32_t previous = k == 0 ? -1 : prompt[k - 1];
+    LogprobEntry e;
+    e.token = token_text(previous, prompt[k]);
+    e.known = false;
+    if (k < out.prompt_logprobs.size() && out.prompt_logprobs[k]) {
+      e.logprob = out.prompt_logprobs[k]->logprob;
+      e.known = true;
+      for (const auto& [id, value] : out.prompt_logprobs[k]->top) e.top.emplace_back(token_text(previous, id), value);
+    }
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
 void EngineWorker::publish(const std::vector<RequestOutput>& outputs) {
-  for (const RequestOutput& out : outputs) {
-    auto it = running_.find(out.request_id);
+  for (const RequestOutput& out_in : outputs) {
+    auto it = running_.find(out_in.request_id);
     if (it == running_.end()) continue;
-    std::vector<LogprobEntry> logprobs = logprob_entries(out, it->second.last_token);
+    const RequestOutput* out_ptr = &out_in;
+    RequestOutput echoed;
+    std::vector<LogprobEntry> logprobs;
+    if (it->second.echo_pending) {  // the first update leads with the prompt
+      echoed = out_in;
+      echoed.text = it->second.echo_text + out_in.text;
+      logprobs = prompt_entries(out_in, it->second.echo_ids);
+      it->second.echo_pending = false;
+      out_ptr = &echoed;
+    }
+    const RequestOutput& out = *out_ptr;
+    for (LogprobEntry& e : logprob_entries(out, it->second.last_token)) logprobs.push_back(std::move(e));
     const Running r = it->second;
     if (out.finished) {
       running_.erase(it);  // counted out before the client hears it finished

@@ -45,6 +45,9 @@ class EngineWorker {
     std::shared_ptr<ChoiceSet> choices;
     size_t index = 0;
     int32_t last_token = -1;  // the token before the next one (a token's text depends on it)
+    std::string echo_text;    // echo: the prompt's text, led into the first update
+    std::vector<int32_t> echo_ids;  // echo with logprobs: the prompt's tokens
+    bool echo_pending = false;
   };
   void loop();
   void admit(Pending& pending);
@@ -56,6 +59,7 @@ class EngineWorker {
   std::vector<int32_t> tokenize(const PromptInput& prompt, const GenerationRequest& request) const;
   // The response's view of a delta's logprobs: each token as the text it adds after `previous`.
   std::vector<LogprobEntry> logprob_entries(const RequestOutput& out, int32_t& previous) const;
+  std::vector<LogprobEntry> prompt_entries(const RequestOutput& out, const std::vector<int32_t>& prompt) const;
   std::string token_text(int32_t previous, int32_t token) const;
 
   LLM& llm_;

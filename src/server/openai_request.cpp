@@ -78,7 +78,6 @@ void refuse_unsupported(const json& body) {
   };
   refuse_unless("n", 1);
   refuse_unless("best_of", 1);
-  refuse_unless("echo", false);
   refuse_unless("presence_penalty", 0);
   refuse_unless("frequency_penalty", 0);
   refuse_unless("repetition_penalty", 1);
@@ -99,8 +98,11 @@ void parse_logprobs(const json& body, GenerationRequest& r) {
   };
   if (!r.chat) {
     if (auto n = integer(body, "logprobs")) r.sampling.logprobs = in_range("logprobs", *n);
+    r.echo = boolean(body, "echo", false);
+    if (r.echo && r.sampling.logprobs >= 0) r.sampling.prompt_logprobs = r.sampling.logprobs;
     return;
   }
+  if (boolean(body, "echo", false)) bad("echo", "'echo' is not supported by this server's chat route (only false)");
   const bool wanted = boolean(body, "logprobs", false);
   const std::optional<int64_t> top = integer(body, "top_logprobs");
   if (top && !wanted) bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");

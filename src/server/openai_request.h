@@ -44,6 +44,9 @@ struct GenerationRequest {
   bool include_usage = false;       // stream_options.include_usage
   bool enable_thinking = true;      // chat_template_kwargs.enable_thinking (Qwen3)
   bool chat = false;
+  // Completions' echo: the prompt leads the text (and with logprobs, its tokens lead the
+  // logprobs, the first with none: what lm-evaluation-harness scores loglikelihoods with).
+  bool echo = false;
 };
 
 // Throws RequestError (400) for a body that is not a JSON object or has a malformed field.

@@ -32,11 +32,11 @@ json logprobs_json(bool chat, const std::vector<LogprobEntry>& entries, size_t t
   json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
   for (const LogprobEntry& e : entries) {
     tokens.push_back(e.token);
-    values.push_back(e.logprob);
+    values.push_back(e.known ? json(e.logprob) : json(nullptr));
     json top = json::object();
-    top[e.token] = e.logprob;  // the sampled token is always among them, as OpenAI's API has it
+    if (e.known) top[e.token] = e.logprob;  // the chosen token is always among them, as OpenAI has it
     for (const auto& [token, lp] : e.top) top[token] = lp;
-    tops.push_back(std::move(top));
+    tops.push_back(e.known ? std::move(top) : json(nullptr));
     offsets.push_back(text_offset);
     text_offset += e.token.size();
   }

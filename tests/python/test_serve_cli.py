@@ -112,6 +112,13 @@ def test_the_official_openai_client_works_against_it():
         content = chat_lp.choices[0].logprobs.content
         assert len(content) == 3 and len(content[0].top_logprobs) == 2
         assert content[0].top_logprobs[0].logprob == content[0].logprob
+        # lm-evaluation-harness's loglikelihood request: echo + logprobs, the prompt's scores
+        scored = client.completions.create(model="stories", prompt=refs[0]["prompt"], echo=True,
+                                           logprobs=1, max_tokens=1, temperature=0)
+        lp = scored.choices[0].logprobs
+        assert scored.choices[0].text.startswith(refs[0]["prompt"])
+        assert lp.token_logprobs[0] is None and len(lp.token_logprobs) == len(refs[0]["prompt_ids"]) + 1
+        assert all(v is not None and v <= 0 for v in lp.token_logprobs[1:])
         with pytest.raises(openai.BadRequestError) as bad:
             client.completions.create(model="stories", prompt="x", top_p=3)
         assert "top_p" in str(bad.value)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "e2e/e2e_util.h"
@@ -261,6 +262,47 @@ TEST_F(HttpServerTest, LogprobsWholeAndStreamedAreTheEnginesOwn) {
   EXPECT_LE(content[0]["top_logprobs"][1]["logprob"].get<float>(), content[0]["logprob"].get<float>());
   const auto [s4, plain] = post("/v1/completions", {{"prompt", "Zoo"}, {"max_tokens", 2}});
   EXPECT_TRUE(json::parse(plain)["choices"][0]["logprobs"].is_null());
+}
+
+// echo with logprobs, as lm-evaluation-harness scores a continuation: the prompt leads the text
+// and the logprobs, the first prompt token has none, the others are the teacher-forced ones.
+TEST_F(HttpServerTest, EchoLeadsWithThePromptAndItsLogprobs) {
+  const auto ref = stories_references()[2];
+  LLM direct(e2e::stories_dir().string(), e2e::cpu_config());
+  const std::vector<double> forced = direct.score(ref.prompt_ids);
+  for (const bool stream : {false, true}) {
+    const auto [status, body] = post("/v1/completions", {{"prompt", ref.prompt}, {"temperature", 0}, {"max_tokens", 3},
+                                                         {"echo", true}, {"logprobs", 1}, {"stream", stream}});
+    ASSERT_EQ(status, 200) << body;
+    std::string text;
+    std::map<std::string, json> arrays;  // the logprobs' arrays, chunks joined
+    auto take = [&](const json& choice) {
+      text += choice["text"].get<std::string>();
+      if (choice["logprobs"].is_null()) return;
+      for (const auto& [key, values] : choice["logprobs"].items())
+        for (const auto& v : values) arrays[key].push_back(v);
+    };
+    if (stream) {
+      for (const std::string& payload : sse_payloads(body))
+        if (payload != "[DONE]") take(json::parse(payload)["choices"][0]);
+    } else {
+      take(json::parse(body)["choices"][0]);
+    }
+    const json &values = arrays["token_logprobs"], &tops = arrays["top_logprobs"], &offsets = arrays["text_offset"];
+    const size_t n = ref.prompt_ids.size();
+    EXPECT_EQ(text, ref.prompt + ref.completion_text.substr(0, text.size() - ref.prompt.size())) << stream;
+    ASSERT_EQ(values.size(), n + 3) << stream;
+    EXPECT_TRUE(values[0].is_null());
+    EXPECT_TRUE(tops[0].is_null());
+    for (size_t k = 1; k < n; ++k) EXPECT_NEAR(values[k].get<double>(), forced[k], 1e-4) << k;
+    for (size_t k = 1; k < values.size(); ++k) {
+      EXPECT_FALSE(values[k].is_null()) << k;
+      EXPECT_GE(offsets[k].get<size_t>(), offsets[k - 1].get<size_t>());
+    }
+  }
+  const auto [chat_status, chat_body] = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}},
+                                                                      {"echo", true}});
+  EXPECT_EQ(chat_status, 400) << chat_body;
 }
 
 // One sample of GET /metrics' text: the value of the line that starts with `series`.
