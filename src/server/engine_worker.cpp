@@ -25,7 +25,7 @@ void EngineWorker::shutdown() {
 }
 
 std::shared_ptr<ChoiceSet> EngineWorker::submit(GenerationRequest request) {
-  auto choices = std::make_shared<ChoiceSet>(request.prompts.size());
+  auto choices = std::make_shared<ChoiceSet>(request.prompts.size() * size_t(request.n));
   {
     std::lock_guard lock(mutex_);
     if (stop_) {
@@ -69,26 +69,34 @@ void EngineWorker::admit(Pending& p) {
   try {
     for (size_t i = 0; i < r.prompts.size(); ++i) {
       const std::vector<int32_t> ids = tokenize(r.prompts[i], r);
-      SamplingParams choice_params = params;
+      SamplingParams prompt_params = params;
       if (!r.max_tokens_given) {
         const int32_t room = llm_.config().max_model_len - int32_t(ids.size());
         NANOVLLM_CHECK(room > 0, "the prompt has ", ids.size(), " tokens, which leaves no room to ",
                        "generate within max_model_len ", llm_.config().max_model_len);
-        choice_params.max_tokens = r.chat ? room : std::min(16, room);  // OpenAI's defaults
+        prompt_params.max_tokens = r.chat ? room : std::min(16, room);  // OpenAI's defaults
       }
-      const int64_t id = llm_.add_request(ids, choice_params);
-      added.push_back(id);
-      Running& run = running_[id];
-      run.choices = p.choices;
-      run.index = i;
-      run.last_token = ids.back();
-      if (r.echo) {
-        const auto* text = std::get_if<std::string>(&r.prompts[i]);
-        run.echo_text = text ? *text : llm_.decode(ids);
-        if (choice_params.prompt_logprobs >= 0) run.echo_ids = ids;
-        run.echo_pending = true;
+      for (int32_t j = 0; j < r.n; ++j) {
+        SamplingParams choice_params = prompt_params;
+        // n choices of one seeded request must differ: seed, seed + 1, ... (unseeded requests
+        // draw from their own request ids already)
+        if (choice_params.seed) *choice_params.seed += uint64_t(j);
+        const int64_t id = llm_.add_request(ids, choice_params);
+        added.push_back(id);
+        const size_t index = i * size_t(r.n) + size_t(j);
+        Running& run = running_[id];
+        run.choices = p.choices;
+        run.index = index;
+        run.last_token = ids.back();
+        if (r.echo) {
+          const auto* text = std::get_if<std::string>(&r.prompts[i]);
+          run.echo_text = text ? *text : llm_.decode(ids);
+          if (choice_params.prompt_logprobs >= 0) run.echo_ids = ids;
+          run.echo_pending = true;
+        }
+        // usage counts a prompt once however many choices it has (as OpenAI's API and vLLM do)
+        p.choices->set_prompt_tokens(index, j == 0 ? int32_t(ids.size()) : 0);
       }
-      p.choices->set_prompt_tokens(i, int32_t(ids.size()));
     }
     running_count_.store(int64_t(running_.size()));
     p.choices->mark_admitted();

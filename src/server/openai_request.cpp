@@ -7,6 +7,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr int64_t kMaxChoices = 128;  // choices of one prompt ("n")
+
 [[noreturn]] void bad(const std::string& param, const std::string& message) {
   throw RequestError(400, param, message);
 }
@@ -76,7 +78,6 @@ void refuse_unsupported(const json& body) {
       bad(name, std::string("'") + name + "' is not supported by this server (only " +
                     json(neutral).dump() + ")");
   };
-  refuse_unless("n", 1);
   refuse_unless("best_of", 1);
   refuse_unless("presence_penalty", 0);
   refuse_unless("frequency_penalty", 0);
@@ -125,6 +126,11 @@ void parse_common(const json& body, GenerationRequest& r, const char* max_tokens
                                std::to_string(*max_tokens));
     s.max_tokens = int32_t(*max_tokens);
     r.max_tokens_given = true;
+  }
+  if (auto n = integer(body, "n")) {
+    if (*n < 1 || *n > kMaxChoices)
+      bad("n", "'n' must be in [1, " + std::to_string(kMaxChoices) + "], got " + std::to_string(*n));
+    r.n = int32_t(*n);
   }
   if (auto t = number(body, "temperature")) {
     if (*t < 0) bad("temperature", "'temperature' must be >= 0, got " + shown(*t));

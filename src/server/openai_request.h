@@ -36,6 +36,7 @@ using PromptInput = std::variant<std::string, std::vector<int32_t>, ChatMessages
 struct GenerationRequest {
   std::string model;                // as the client named it; empty when not given
   std::vector<PromptInput> prompts;  // /v1/completions may batch several; chat has one
+  int32_t n = 1;                     // choices per prompt (prompt i's are choices i*n .. i*n+n-1)
   SamplingParams sampling;
   bool max_tokens_given = false;    // else: 16 for completions, the rest of the context for chat
   // Which sampling fields the client set; the others take the model's generation_config.json.

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "e2e/e2e_util.h"
@@ -111,6 +112,37 @@ TEST_F(HttpServerTest, ABatchOfPromptsInOneRequestKeepsItsOrder) {
     EXPECT_EQ(j["choices"][k]["text"].get<std::string>(), refs[ref].completion_text.substr(0, j["choices"][k]["text"].get<std::string>().size()));
     EXPECT_GT(j["choices"][k]["text"].get<std::string>().size(), 100u);
   }
+}
+
+// n choices of each prompt: sampled ones differ (seed, seed + 1, ...), greedy ones agree, the
+// prompt counts once in the usage.
+TEST_F(HttpServerTest, NChoicesOfEachPrompt) {
+  const auto refs = stories_references();
+  const auto [status, body] = post("/v1/completions", {{"prompt", {refs[0].prompt, refs[2].prompt}}, {"n", 3},
+                                                       {"temperature", 1.0}, {"seed", 7}, {"max_tokens", 20}});
+  ASSERT_EQ(status, 200) << body;
+  const json j = json::parse(body);
+  ASSERT_EQ(j["choices"].size(), 6u);
+  std::set<std::string> first_prompt;
+  for (int k = 0; k < 3; ++k) first_prompt.insert(j["choices"][k]["text"].get<std::string>());
+  EXPECT_EQ(first_prompt.size(), 3u);  // three different samples
+  EXPECT_EQ(j["usage"]["prompt_tokens"], refs[0].prompt_ids.size() + refs[2].prompt_ids.size());
+  EXPECT_EQ(j["usage"]["completion_tokens"], 6 * 20);
+  // choice k of a seeded request is the single request seeded with seed + k
+  const auto [s1, one] = post("/v1/completions", {{"prompt", refs[0].prompt}, {"temperature", 1.0}, {"seed", 8},
+                                                  {"max_tokens", 20}});
+  EXPECT_EQ(json::parse(one)["choices"][0]["text"], j["choices"][1]["text"]);
+  const auto [s2, greedy] = post("/v1/completions", {{"prompt", refs[0].prompt}, {"n", 2}, {"temperature", 0},
+                                                     {"max_tokens", 10}, {"stream", true}});
+  std::map<int, std::string> streamed;
+  for (const std::string& payload : sse_payloads(greedy))
+    if (payload != "[DONE]") {
+      const json chunk = json::parse(payload);
+      streamed[chunk["choices"][0]["index"].get<int>()] += chunk["choices"][0]["text"].get<std::string>();
+    }
+  ASSERT_EQ(streamed.size(), 2u);
+  EXPECT_EQ(streamed[0], streamed[1]);
+  EXPECT_EQ(streamed[0], refs[0].completion_text.substr(0, streamed[0].size()));
 }
 
 TEST_F(HttpServerTest, ClientsAtOnceEachGetTheirOwnReference) {

@@ -45,6 +45,8 @@ TEST(OpenAiRequest, UnsetFieldsAreMarkedSoTheModelDefaultsApply) {
   EXPECT_FALSE(r.max_tokens_given || r.temperature_given || r.top_p_given || r.top_k_given);
   EXPECT_FALSE(r.stream);
   EXPECT_TRUE(r.model.empty());
+  EXPECT_EQ(r.n, 1);
+  EXPECT_EQ(parse_completion_request(R"({"prompt": "Hi", "n": 3})").n, 3);
 }
 
 TEST(OpenAiRequest, PromptFormsOfTheCompletionsApi) {
@@ -96,7 +98,8 @@ TEST(OpenAiRequest, MalformedFieldsAreRefusedByName) {
       {R"({"prompt": "x", "stop_token_ids": [-1]})", "stop_token_ids", "token ids"},
       {R"({"prompt": "x", "stream": "yes"})", "stream", "boolean"},
       {R"({"prompt": "x", "stream_options": {"include_usage": true}})", "stream_options", "stream"},
-      {R"({"prompt": "x", "n": 2})", "n", "not supported"},
+      {R"({"prompt": "x", "n": 0})", "n", "[1, 128]"},
+      {R"({"prompt": "x", "n": 500})", "n", "[1, 128]"},
       {R"({"prompt": "x", "logprobs": 21})", "logprobs", "[0, 20]"},
       {R"({"prompt": "x", "logprobs": true})", "logprobs", "integer"},
       {R"({"prompt": "x", "presence_penalty": 0.5})", "presence_penalty", "not supported"},
