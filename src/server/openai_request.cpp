@@ -1,5 +1,6 @@
 #include "server/openai_request.h"
 
+#include <cmath>
 #include <limits>
 
 namespace nanovllm::server {
@@ -133,7 +134,8 @@ void parse_common(const json& body, GenerationRequest& r, const char* max_tokens
     r.n = int32_t(*n);
   }
   if (auto t = number(body, "temperature")) {
-    if (*t < 0) bad("temperature", "'temperature' must be >= 0, got " + shown(*t));
+    if (*t < 0 || !std::isfinite(float(*t)))
+      bad("temperature", "'temperature' must be a finite number >= 0, got " + shown(*t));
     s.temperature = float(*t);
     r.temperature_given = true;
   }

@@ -1,8 +1,11 @@
 // libFuzzer target over the model-file readers: GGUF (header, metadata, tensor infos, dequant,
-// metadata -> ModelConfig), safetensors (header, offsets, conversion) and config.json parsing.
-// Any input must either parse or throw nanovllm::Error; sanitizers catch everything else.
+// metadata -> ModelConfig), safetensors (header, offsets, conversion) and config.json parsing,
+// and the server's request bodies. Any input must either parse or throw nanovllm::Error (a
+// request: server::RequestError); sanitizers catch everything else.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -13,6 +16,7 @@
 #include "model/gguf_weights.h"
 #include "model/model_config.h"
 #include "model/safetensors.h"
+#include "server/openai_request.h"
 
 using namespace nanovllm;
 
@@ -51,6 +55,25 @@ void fuzz_config_json(std::span<const uint8_t> bytes) {
 
 }  // namespace
 
+// The server's request bodies: a refusal is a RequestError naming the field, never a crash.
+void fuzz_request_json(std::span<const uint8_t> bytes) {
+  const std::string body(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  for (auto parse : {&server::parse_completion_request, &server::parse_chat_request}) {
+    server::GenerationRequest r;
+    try {
+      r = parse(body);
+    } catch (const server::RequestError&) {
+      continue;
+    }
+    try {
+      r.sampling.validate();  // whatever parses is a request the engine accepts
+    } catch (const Error& e) {
+      std::fprintf(stderr, "parsed but invalid: %s\n", e.what());
+      std::abort();
+    }
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const uint8_t> bytes(data, size);
   try {
@@ -58,6 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz_gguf(bytes);
     } else if (size >= 1 && data[0] == '{') {
       fuzz_config_json(bytes);
+      fuzz_request_json(bytes);
     } else {
       fuzz_safetensors(bytes);
     }

@@ -88,6 +88,7 @@ TEST(OpenAiRequest, MalformedFieldsAreRefusedByName) {
   const Case cases[] = {
       {R"({"prompt": "x", "temperature": -1})", "temperature", ">= 0, got -1"},
       {R"({"prompt": "x", "temperature": "hot"})", "temperature", "must be a number, got string"},
+      {R"({"prompt": "x", "temperature": 1e300})", "temperature", "finite"},
       {R"({"prompt": "x", "top_p": 0})", "top_p", "(0, 1]"},
       {R"({"prompt": "x", "top_k": -2})", "top_k", "-1"},
       {R"({"prompt": "x", "max_tokens": 0})", "max_tokens", ">= 1"},
