@@ -32,7 +32,7 @@ std::shared_ptr<ChoiceSet> EngineWorker::submit(GenerationRequest request) {
       choices->fail(503, "the server is shutting down");
       return choices;
     }
-    pending_.push_back({std::move(request), choices});
+    pending_.push_back({std::move(request), choices, Clock::now()});
   }
   wake_.notify_all();
   return choices;
@@ -88,6 +88,7 @@ void EngineWorker::admit(Pending& p) {
         run.choices = p.choices;
         run.index = index;
         run.last_token = ids.back();
+        run.arrival = p.arrival;
         if (r.echo) {
           const auto* text = std::get_if<std::string>(&r.prompts[i]);
           run.echo_text = text ? *text : llm_.decode(ids);
@@ -183,11 +184,22 @@ void EngineWorker::publish(const std::vector<RequestOutput>& outputs) {
     }
     const RequestOutput& out = *out_ptr;
     for (LogprobEntry& e : logprob_entries(out, it->second.last_token)) logprobs.push_back(std::move(e));
-    const Running r = it->second;
+    Running& run = it->second;
+    const double since_arrival = std::chrono::duration<double>(Clock::now() - run.arrival).count();
+    if (run.first_token_s < 0 && !out.token_ids.empty()) {
+      run.first_token_s = since_arrival;
+      update_metrics([&](ServerMetrics& m) { m.time_to_first_token.observe(since_arrival); });
+    }
+    run.tokens += int32_t(out.token_ids.size());
+    const Running r = run;
     if (out.finished) {
       running_.erase(it);  // counted out before the client hears it finished
       running_count_.store(int64_t(running_.size()));
-      update_metrics([&](ServerMetrics& m) { ++(out.finish_reason == "length" ? m.finished_length : m.finished_stop); });
+      update_metrics([&](ServerMetrics& m) {
+        ++(out.finish_reason == "length" ? m.finished_length : m.finished_stop);
+        m.e2e_request_latency.observe(since_arrival);
+        if (r.tokens > 1) m.time_per_output_token.observe((since_arrival - r.first_token_s) / (r.tokens - 1));
+      });
     }
     r.choices->update(r.index, out, std::move(logprobs));
   }

@@ -4,6 +4,7 @@
 // request joins the running batch at the next step), steps while anything runs, publishes every
 // step's progress to the requests' ChoiceSets, and aborts the requests whose clients went away.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,9 +38,11 @@ class EngineWorker {
   ServerMetrics metrics() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Pending {
     GenerationRequest request;
     std::shared_ptr<ChoiceSet> choices;
+    Clock::time_point arrival;
   };
   struct Running {
     std::shared_ptr<ChoiceSet> choices;
@@ -48,6 +51,9 @@ class EngineWorker {
     std::string echo_text;    // echo: the prompt's text, led into the first update
     std::vector<int32_t> echo_ids;  // echo with logprobs: the prompt's tokens
     bool echo_pending = false;
+    Clock::time_point arrival;
+    double first_token_s = -1;  // seconds from arrival to the first token; -1 before it
+    int32_t tokens = 0;
   };
   void loop();
   void admit(Pending& pending);

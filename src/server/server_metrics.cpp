@@ -21,6 +21,25 @@ std::string escaped(const std::string& s) {
 
 }  // namespace
 
+LatencyHistogram::LatencyHistogram(std::vector<double> upper_bounds)
+    : bounds(std::move(upper_bounds)), counts(bounds.size() + 1, 0) {}
+
+void LatencyHistogram::observe(double seconds) {
+  size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i]) ++i;
+  ++counts[i];
+  sum += seconds;
+  ++count;
+}
+
+ServerMetrics::ServerMetrics()
+    : time_to_first_token({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                           7.5, 10.0, 20.0, 40.0, 80.0}),
+      e2e_request_latency({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+                           120.0, 240.0, 480.0, 960.0}),
+      time_per_output_token({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+                             0.75, 1.0, 2.5}) {}
+
 std::string prometheus_text(const ServerMetrics& m, const std::string& model_name) {
   const std::string label = "model_name=\"" + escaped(model_name) + "\"";
   std::ostringstream out;
@@ -50,6 +69,23 @@ std::string prometheus_text(const ServerMetrics& m, const std::string& model_nam
     out << "nanovllm:request_success_total{" << label << ",finished_reason=\"" << reason << "\"} " << n << "\n";
   metric("request_failure_total", "counter", "Requests refused by the engine or lost to an engine error.",
          double(m.failed));
+  auto histogram = [&](const char* name, const char* help, const LatencyHistogram& h) {
+    out << "# HELP nanovllm:" << name << " " << help << "\n# TYPE nanovllm:" << name << " histogram\n";
+    int64_t cumulative = 0;
+    for (size_t i = 0; i <= h.bounds.size(); ++i) {
+      cumulative += h.counts[i];
+      out << "nanovllm:" << name << "_bucket{" << label << ",le=\"";
+      if (i < h.bounds.size()) out << h.bounds[i];
+      else out << "+Inf";
+      out << "\"} " << cumulative << "\n";
+    }
+    out << "nanovllm:" << name << "_sum{" << label << "} " << h.sum << "\n";
+    out << "nanovllm:" << name << "_count{" << label << "} " << h.count << "\n";
+  };
+  histogram("time_to_first_token_seconds", "From arrival at the engine to the first token.", m.time_to_first_token);
+  histogram("e2e_request_latency_seconds", "From arrival at the engine to the last token.", m.e2e_request_latency);
+  histogram("time_per_output_token_seconds", "A request's time per output token after its first.",
+            m.time_per_output_token);
   return out.str();
 }
 

@@ -374,6 +374,12 @@ TEST_F(HttpServerTest, MetricsCountTokensAndRequests) {
   EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"abort\"}"), 0);
   EXPECT_EQ(metric_value(text, "nanovllm:request_failure_total" + m), 1);
   EXPECT_NE(text.find("# TYPE nanovllm:generation_tokens_total counter"), std::string::npos);
+  // One latency sample for each of the three finished requests.
+  EXPECT_EQ(metric_value(text, "nanovllm:time_to_first_token_seconds_count" + m), 3);
+  EXPECT_EQ(metric_value(text, "nanovllm:e2e_request_latency_seconds_count" + m), 3);
+  EXPECT_EQ(metric_value(text, "nanovllm:e2e_request_latency_seconds_bucket{model_name=\"stories\",le=\"+Inf\"}"), 3);
+  EXPECT_GT(metric_value(text, "nanovllm:e2e_request_latency_seconds_sum" + m),
+            metric_value(text, "nanovllm:time_to_first_token_seconds_sum" + m) - 1e-9);
 }
 
 TEST(HttpServerAuth, AnApiKeyGuardsTheV1RoutesButNotHealth) {
