@@ -27,7 +27,10 @@ DEFAULT_INPUTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared
 
 def one_request(url, model, prompt_ids, max_tokens, temperature):
     body = {"prompt": prompt_ids, "max_tokens": max_tokens, "temperature": temperature,
-            "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
+            "ignore_eos": True, "stream": True,
+            # continuous usage (vLLM's): every chunk counts the tokens so far, so the first token is
+            # timed even when its text is held back (an incomplete UTF-8 character, a stop string)
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
     if model:
         body["model"] = model
     req = urllib.request.Request(url + "/v1/completions", data=json.dumps(body).encode(),
@@ -47,10 +50,11 @@ def one_request(url, model, prompt_ids, max_tokens, temperature):
             chunk = json.loads(line[6:])
             if "error" in chunk:
                 raise RuntimeError(chunk["error"]["message"])
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-            elif first is None and chunk["choices"] and chunk["choices"][0]["text"]:
-                first = time.perf_counter()
+            usage = chunk.get("usage") or {}
+            if usage.get("completion_tokens", 0) > 0 or (chunk["choices"] and chunk["choices"][0]["text"]):
+                first = first or time.perf_counter()
+            if usage:
+                tokens = usage["completion_tokens"]
     end = time.perf_counter()
     ttft = (first if first is not None else end) - start
     tpot = (end - start - ttft) / (tokens - 1) if tokens > 1 else 0.0

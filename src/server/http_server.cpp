@@ -11,6 +11,7 @@
 #include "server/engine_worker.h"
 #include "server/openai_response.h"
 #include "server/server_metrics.h"
+#include "server/stream_writer.h"
 
 namespace nanovllm::server {
 namespace {
@@ -36,14 +37,6 @@ int64_t unix_seconds() {
       .count();
 }
 
-// The state of one response stream between calls of its content provider.
-struct StreamState {
-  uint64_t version = 0;
-  std::vector<size_t> sent;          // bytes of each choice's text already sent
-  std::vector<size_t> sent_logprobs;  // logprob entries of each choice already sent
-  std::vector<size_t> logprob_text;  // bytes of the tokens of those entries (text_offset)
-  std::vector<bool> started, ended;  // first chunk (chat: the role) / finish chunk sent
-};
 
 }  // namespace
 
@@ -165,6 +158,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   const ResponseHeader header{(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
                               unix_seconds(), options_.served_model_name, chat};
   const bool stream = request.stream, include_usage = request.include_usage;
+  const bool continuous_usage = request.continuous_usage;
   const bool with_logprobs = request.sampling.logprobs >= 0;
   std::shared_ptr<ChoiceSet> choices = worker_->submit(std::move(request));
 
@@ -182,53 +176,17 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
     return;
   }
 
-  auto state = std::make_shared<StreamState>();
-  const size_t n = snap.choices.size();
-  state->sent.assign(n, 0);
-  state->sent_logprobs.assign(n, 0);
-  state->logprob_text.assign(n, 0);
-  state->started.assign(n, false);
-  state->ended.assign(n, false);
+  auto writer = std::make_shared<StreamWriter>(
+      header, snap.choices.size(), StreamOptions{include_usage, continuous_usage, with_logprobs});
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [choices, state, header, include_usage, with_logprobs](size_t, httplib::DataSink& sink) {
+      [choices, writer](size_t, httplib::DataSink& sink) {
         const ChoiceSnapshot s =
-            choices->wait_newer(state->version, kPollInterval, &state->sent, &state->sent_logprobs);
-        state->version = s.version;
-        std::string out;
-        if (s.error) {
-          out = sse_event(error_json(s.error_status, *s.error)) + "data: [DONE]\n\n";
-          const bool ok = sink.write(out.data(), out.size());
-          sink.done();
-          return ok;
-        }
-        for (size_t i = 0; i < s.choices.size(); ++i) {
-          const ChoiceState& c = s.choices[i];
-          // c.text, c.logprobs: what was not sent yet
-          if (!c.text.empty() || !c.logprobs.empty() || !state->started[i]) {
-            json chunk = chunk_json(header, i, c.text, !state->started[i], "");
-            if (with_logprobs && !c.logprobs.empty()) {
-              chunk["choices"][0]["logprobs"] = logprobs_json(header.chat, c.logprobs, state->logprob_text[i]);
-              for (const LogprobEntry& e : c.logprobs) state->logprob_text[i] += e.token.size();
-            }
-            out += sse_event(chunk);
-            state->sent[i] = c.text_offset + c.text.size();
-            state->sent_logprobs[i] = c.logprobs_offset + c.logprobs.size();
-            state->started[i] = true;
-          }
-          if (c.finished && !state->ended[i]) {
-            out += sse_event(chunk_json(header, i, "", false, c.finish_reason));
-            state->ended[i] = true;
-          }
-        }
-        const bool finished = s.all_finished();
-        if (finished) {
-          if (include_usage) out += sse_event(usage_chunk_json(header, s.choices));
-          out += "data: [DONE]\n\n";
-        }
+            choices->wait_newer(writer->version(), kPollInterval, writer->sent_text(), writer->sent_logprobs());
+        const std::string out = writer->events(s);
         if (!out.empty() && !sink.write(out.data(), out.size())) return false;
-        if (finished) sink.done();
+        if (writer->done()) sink.done();
         return true;
       },
       [choices](bool success) {

@@ -179,6 +179,7 @@ void parse_common(const json& body, GenerationRequest& r, const char* max_tokens
     if (!v->is_object()) bad("stream_options", "'stream_options' must be an object");
     if (!r.stream) bad("stream_options", "'stream_options' is only allowed with 'stream': true");
     r.include_usage = boolean(*v, "include_usage", false);
+    r.continuous_usage = boolean(*v, "continuous_usage_stats", false);
   }
 }
 

@@ -43,6 +43,7 @@ struct GenerationRequest {
   bool temperature_given = false, top_p_given = false, top_k_given = false;
   bool stream = false;
   bool include_usage = false;       // stream_options.include_usage
+  bool continuous_usage = false;    // stream_options.continuous_usage_stats (vLLM's): usage in every chunk
   bool enable_thinking = true;      // chat_template_kwargs.enable_thinking (Qwen3)
   bool chat = false;
   // Completions' echo: the prompt leads the text (and with logprobs, its tokens lead the
