@@ -77,6 +77,18 @@ ChoiceSnapshot ChoiceSet::wait_newer(uint64_t seen, std::chrono::milliseconds ti
   return s;
 }
 
+bool ChoiceSet::all_finished() const {
+  for (const ChoiceState& c : choices_)
+    if (!c.finished) return false;
+  return true;
+}
+
+ChoiceSnapshot ChoiceSet::wait_done(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [&] { return error_.has_value() || (admitted_ && all_finished()); });
+  return {version_, choices_, error_, error_status_, admitted_};
+}
+
 void ChoiceSet::cancel() {
   std::lock_guard lock(mutex_);
   cancelled_ = true;

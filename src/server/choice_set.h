@@ -61,6 +61,9 @@ class ChoiceSet {
   ChoiceSnapshot wait_newer(uint64_t seen, std::chrono::milliseconds timeout,
                             const std::vector<size_t>* text_from = nullptr,
                             const std::vector<size_t>* logprobs_from = nullptr) const;
+  // HTTP side, whole responses: blocks until every choice finished or an error (or `timeout`);
+  // copies the choices once, not at every step.
+  ChoiceSnapshot wait_done(std::chrono::milliseconds timeout) const;
   // The client went away: the engine thread aborts the choices still running.
   void cancel();
   bool cancelled() const;
@@ -68,6 +71,7 @@ class ChoiceSet {
  private:
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
+  bool all_finished() const;  // under mutex_
   std::vector<ChoiceState> choices_;
   std::optional<std::string> error_;
   int error_status_ = 0;

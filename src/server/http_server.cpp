@@ -166,7 +166,7 @@ void HttpServer::handle_generation(const httplib::Request& req, httplib::Respons
   // also for streams, so wait for the engine to take the request first.
   ChoiceSnapshot snap;
   while (!snap.error && !(stream ? snap.admitted : snap.all_finished() && snap.admitted))
-    snap = choices->wait_newer(snap.version, kPollInterval);
+    snap = stream ? choices->wait_newer(snap.version, kPollInterval) : choices->wait_done(kPollInterval);
   if (snap.error) {
     reply_error(res, snap.error_status, *snap.error);
     return;

@@ -48,6 +48,22 @@ TEST(ChoiceSet, DeltasAppendAndStreamsCopyOnlyWhatTheyHaveNotSent) {
   EXPECT_EQ(done.choices[1].finish_reason, "length");
 }
 
+TEST(ChoiceSet, WaitDoneReturnsOnceEveryChoiceFinished) {
+  ChoiceSet set(2);
+  set.mark_admitted();
+  set.update(0, delta("a", {1}, true));
+  EXPECT_FALSE(set.wait_done(milliseconds(10)).all_finished());  // timed out: choice 1 runs
+  std::thread engine([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    set.update(1, delta("b", {2}));
+    set.update(1, delta("c", {3}, true));
+  });
+  const ChoiceSnapshot done = set.wait_done(milliseconds(60000));
+  engine.join();
+  EXPECT_TRUE(done.all_finished());
+  EXPECT_EQ(done.choices[1].text, "bc");
+}
+
 TEST(ChoiceSet, AWaiterWakesOnAnUpdateAndTimesOutWithout) {
   ChoiceSet set(1);
   const ChoiceSnapshot before = set.wait_newer(0, milliseconds(0));
