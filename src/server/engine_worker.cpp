@@ -219,16 +219,20 @@ void EngineWorker::fail_all(int status, const std::string& message) {
 void EngineWorker::loop() {
   for (;;) {
     std::deque<Pending> admitted;
+    std::deque<std::function<void()>> tasks;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || !pending_.empty() || !running_.empty(); });
+      wake_.wait(lock, [&] { return stop_ || !pending_.empty() || !tasks_.empty() || !running_.empty(); });
       if (stop_) {
         for (Pending& p : pending_) p.choices->fail(503, "the server is shutting down");
         pending_.clear();
+        tasks_.clear();  // their futures report broken promises
         break;
       }
       admitted.swap(pending_);
+      tasks.swap(tasks_);
     }
+    for (auto& task : tasks) task();  // a packaged_task: its exception goes to its future
     for (Pending& p : admitted) admit(p);
     abort_cancelled();
     try {

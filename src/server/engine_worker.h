@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -32,6 +34,19 @@ class EngineWorker {
 
   // Thread-safe. The request's choices appear in the returned set as the engine runs them.
   std::shared_ptr<ChoiceSet> submit(GenerationRequest request);
+  // Runs `task` on the engine thread between two steps (the LLM belongs to that thread) and
+  // returns its result; thread-safe. After shutdown() the future holds an error.
+  template <class Result>
+  std::future<Result> run_on_engine(std::function<Result(LLM&)> task) {
+    auto packaged = std::make_shared<std::packaged_task<Result()>>([this, task] { return task(llm_); });
+    std::future<Result> result = packaged->get_future();
+    {
+      std::lock_guard lock(mutex_);
+      if (!stop_) tasks_.push_back([packaged] { (*packaged)(); });
+    }  // when stopping, `packaged` dies unrun: the future reports a broken promise
+    wake_.notify_all();
+    return result;
+  }
   // Engine requests running now (for tests).
   int64_t running_requests() const { return running_count_.load(); }
   // Thread-safe: the engine's state after its latest step and the request counters.
@@ -73,6 +88,7 @@ class EngineWorker {
   std::mutex mutex_;  // guards pending_ and stop_
   std::condition_variable wake_;
   std::deque<Pending> pending_;
+  std::deque<std::function<void()>> tasks_;  // run_on_engine's, guarded by mutex_
   bool stop_ = false;
   std::unordered_map<int64_t, Running> running_;  // engine request id -> its choice; worker only
   std::atomic<int64_t> running_count_{0};

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <future>
 
 #include "core/error.h"
 #include "server/engine_worker.h"
@@ -89,6 +90,9 @@ void HttpServer::add_routes() {
     res.set_content(prometheus_text(worker_->metrics(), options_.served_model_name),
                     "text/plain; version=0.0.4");
   });
+  http_->Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(req, res); });
+  http_->Post("/detokenize",
+              [this](const httplib::Request& req, httplib::Response& res) { handle_detokenize(req, res); });
   http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
   http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generation(req, res, false);
@@ -140,6 +144,53 @@ void HttpServer::handle_models(httplib::Response& res) const {
                    {"owned_by", "nanovllm"},
                    {"max_model_len", llm_.config().max_model_len}};
   reply_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+}
+
+// The engine thread's answer, or the HTTP error it stands for.
+template <class Result>
+bool engine_answer(std::future<Result>& future, httplib::Response& res, Result& out) {
+  try {
+    out = future.get();
+    return true;
+  } catch (const Error& e) {  // the request is at fault (e.g. a model without a tokenizer)
+    reply_error(res, 400, e.what());
+  } catch (const std::future_error&) {
+    reply_error(res, 503, "the server is shutting down");
+  }
+  return false;
+}
+
+void HttpServer::handle_tokenize(const httplib::Request& req, httplib::Response& res) {
+  TokenizeRequest request;
+  try {
+    request = parse_tokenize_request(req.body);
+  } catch (const RequestError& e) {
+    reply_error(res, e.status(), e.what(), e.param());
+    return;
+  }
+  auto future = worker_->run_on_engine<std::vector<int32_t>>([request](LLM& llm) {
+    if (request.prompt) return llm.encode(*request.prompt, request.add_special_tokens);
+    return llm.encode(llm.apply_chat_template(request.messages, request.add_generation_prompt,
+                                              request.enable_thinking),
+                      false);
+  });
+  std::vector<int32_t> ids;
+  if (!engine_answer(future, res, ids)) return;
+  reply_json(res, 200, {{"count", ids.size()}, {"max_model_len", llm_.config().max_model_len}, {"tokens", ids}});
+}
+
+void HttpServer::handle_detokenize(const httplib::Request& req, httplib::Response& res) {
+  std::vector<int32_t> ids;
+  try {
+    ids = parse_detokenize_request(req.body);
+  } catch (const RequestError& e) {
+    reply_error(res, e.status(), e.what(), e.param());
+    return;
+  }
+  auto future = worker_->run_on_engine<std::string>([ids](LLM& llm) { return llm.decode(ids); });
+  std::string text;
+  if (!engine_answer(future, res, text)) return;
+  reply_json(res, 200, {{"prompt", text}});
 }
 
 void HttpServer::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {

@@ -51,6 +51,8 @@ class HttpServer {
   void add_routes();
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
   void handle_models(httplib::Response& res) const;
+  void handle_tokenize(const httplib::Request& req, httplib::Response& res);
+  void handle_detokenize(const httplib::Request& req, httplib::Response& res);
 
   LLM& llm_;
   ServerOptions options_;

@@ -266,4 +266,30 @@ GenerationRequest parse_chat_request(const std::string& body) {
   return r;
 }
 
+TokenizeRequest parse_tokenize_request(const std::string& body) {
+  const json j = parse_object(body);
+  TokenizeRequest r;
+  if (const json* p = field(j, "prompt")) {
+    if (!p->is_string()) bad("prompt", "'prompt' must be a string, got " + type_name(*p));
+    r.prompt = p->get<std::string>();
+    r.add_special_tokens = boolean(j, "add_special_tokens", true);
+    return r;
+  }
+  if (!field(j, "messages")) bad("prompt", "give 'prompt' (a string) or 'messages'");
+  r.messages = chat_messages(j);
+  r.add_generation_prompt = boolean(j, "add_generation_prompt", true);
+  if (const json* kw = field(j, "chat_template_kwargs")) {
+    if (!kw->is_object()) bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    r.enable_thinking = boolean(*kw, "enable_thinking", true);
+  }
+  return r;
+}
+
+std::vector<int32_t> parse_detokenize_request(const std::string& body) {
+  const json j = parse_object(body);
+  const json* t = field(j, "tokens");
+  if (!t || !t->is_array()) bad("tokens", "'tokens' must be an array of token ids");
+  return token_ids(*t, "tokens");
+}
+
 }  // namespace nanovllm::server

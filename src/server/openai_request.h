@@ -51,8 +51,19 @@ struct GenerationRequest {
   bool echo = false;
 };
 
+// POST /tokenize (vLLM's): a prompt, or chat messages formatted with the model's chat format.
+struct TokenizeRequest {
+  std::optional<std::string> prompt;
+  ChatMessages messages;            // when no prompt
+  bool add_special_tokens = true;   // prompt: BOS etc. as a completion request would get them
+  bool add_generation_prompt = true;
+  bool enable_thinking = true;
+};
+
 // Throws RequestError (400) for a body that is not a JSON object or has a malformed field.
 GenerationRequest parse_completion_request(const std::string& body);
 GenerationRequest parse_chat_request(const std::string& body);
+TokenizeRequest parse_tokenize_request(const std::string& body);
+std::vector<int32_t> parse_detokenize_request(const std::string& body);  // its "tokens"
 
 }  // namespace nanovllm::server

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "core/error.h"
 #include "e2e/e2e_util.h"
 #include "server/engine_worker.h"
 #include "server/http_server.h"
@@ -337,6 +338,28 @@ TEST_F(HttpServerTest, EchoLeadsWithThePromptAndItsLogprobs) {
   EXPECT_EQ(chat_status, 400) << chat_body;
 }
 
+TEST_F(HttpServerTest, TokenizeAndDetokenize) {
+  const auto ref = stories_references()[0];
+  const auto [s1, tok] = post("/tokenize", {{"prompt", ref.prompt}});
+  ASSERT_EQ(s1, 200) << tok;
+  EXPECT_EQ(json::parse(tok)["tokens"].get<std::vector<int32_t>>(), ref.prompt_ids);  // llama2.c's ids
+  EXPECT_EQ(json::parse(tok)["count"], ref.prompt_ids.size());
+  EXPECT_EQ(json::parse(tok)["max_model_len"], 512);
+  const auto [s2, no_bos] = post("/tokenize", {{"prompt", ref.prompt}, {"add_special_tokens", false}});
+  EXPECT_EQ(json::parse(no_bos)["count"], ref.prompt_ids.size() - 1);
+  const auto [s3, chat] = post("/tokenize", {{"messages", {{{"role", "user"}, {"content", "Zoo"}}}}});
+  ASSERT_EQ(s3, 200) << chat;
+  EXPECT_GT(json::parse(chat)["count"].get<int>(), 0);
+  std::vector<int32_t> all = ref.prompt_ids;
+  all.insert(all.end(), ref.output_ids.begin(), ref.output_ids.end());
+  const auto [s4, text] = post("/detokenize", {{"tokens", all}});
+  ASSERT_EQ(s4, 200) << text;
+  EXPECT_EQ(json::parse(text)["prompt"], ref.prompt + ref.completion_text);
+  EXPECT_EQ(post("/detokenize", {{"tokens", "abc"}}).first, 400);
+  EXPECT_EQ(post("/tokenize", {{"prompt", 5}}).first, 400);
+  EXPECT_EQ(post("/tokenize", json::object()).first, 400);
+}
+
 // One sample of GET /metrics' text: the value of the line that starts with `series`.
 double metric_value(const std::string& text, const std::string& series) {
   const size_t at = text.find("\n" + series + " ");
@@ -470,6 +493,21 @@ TEST(EngineWorker, CancelledRequestsStopEarly) {
   s = choices->wait_newer(0, std::chrono::milliseconds(0));
   EXPECT_FALSE(s.choices[0].finished);
   EXPECT_LT(s.choices[0].completion_tokens, 400);
+}
+
+TEST(EngineWorker, TasksRunOnTheEngineThreadUntilShutdown) {
+  LLM llm(e2e::stories_dir().string(), e2e::cpu_config());
+  EngineWorker worker(llm);
+  const std::thread::id caller = std::this_thread::get_id();
+  auto ran_elsewhere = worker.run_on_engine<bool>([caller](LLM&) { return std::this_thread::get_id() != caller; });
+  EXPECT_TRUE(ran_elsewhere.get());
+  auto ids = worker.run_on_engine<std::vector<int32_t>>([](LLM& l) { return l.encode("Zoo"); });
+  EXPECT_EQ(ids.get(), stories_references()[0].prompt_ids);
+  auto failing = worker.run_on_engine<int>([](LLM&) -> int { throw Error("task failed"); });
+  EXPECT_THROW(failing.get(), Error);
+  worker.shutdown();
+  auto late = worker.run_on_engine<int>([](LLM&) { return 1; });
+  EXPECT_THROW(late.get(), std::future_error);
 }
 
 TEST(EngineWorker, ShuttingDownFailsWhatIsStillRunning) {
