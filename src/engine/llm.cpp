@@ -1,29 +1,15 @@
 #include "nanovllm/llm.h"
 
 #include <chrono>
-#include <cmath>
 #include <limits>
 #include <unordered_map>
 
 #include "core/error.h"
 #include "engine/llm_engine.h"
 #include "engine/progress.h"
+#include "engine/token_logprobs.h"
 
 namespace nanovllm {
-namespace {
-
-// log_softmax of one row of logits, in double for the normalizer.
-void log_softmax_into(std::span<const float> row, float* out) {
-  double mx = -std::numeric_limits<double>::infinity();
-  for (float v : row) mx = std::max(mx, double(v));
-  double sum = 0;
-  for (float v : row) sum += std::exp(double(v) - mx);
-  const double lse = mx + std::log(sum);
-  for (size_t i = 0; i < row.size(); ++i) out[i] = float(double(row[i]) - lse);
-}
-
-}  // namespace
-
 LLM::LLM(const std::string& model, Config config) {
   config.model = model;
   engine_ = std::make_unique<LLMEngine>(std::move(config));
@@ -79,13 +65,11 @@ void LLM::abort_request(int64_t request_id) { engine_->abort_request(request_id)
 std::vector<double> LLM::score(const std::vector<int32_t>& token_ids) {
   std::vector<double> logprobs(token_ids.size(), std::numeric_limits<double>::quiet_NaN());
   const int64_t vocab = engine_->model_config().vocab_size;
-  std::vector<float> row(vocab);
   engine_->run_teacher_forced(token_ids, [&](int32_t first, std::span<const float> logits, int32_t n) {
     for (int32_t j = 0; j < n; ++j) {
       const int32_t pos = first + j;  // row `pos` predicts token pos + 1
       if (pos + 1 >= int32_t(token_ids.size())) continue;
-      log_softmax_into(logits.subspan(size_t(j) * vocab, vocab), row.data());
-      logprobs[pos + 1] = row[token_ids[pos + 1]];
+      logprobs[pos + 1] = token_logprob(logits.subspan(size_t(j) * vocab, vocab), token_ids[pos + 1], 0).logprob;
     }
   });
   return logprobs;

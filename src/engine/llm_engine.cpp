@@ -285,9 +285,13 @@ RequestOutput LLMEngine::output_of(const Request& r) const {
   out.prompt_logprobs = r.prompt_logprobs;
   out.text = r.text;
   out.finished = is_done(r);
-  if (r.stopped_by_string) out.finish_reason = "stop";
-  else if (out.finished) out.finish_reason = finish_reason_name(seq.finish_reason);
+  out.finish_reason = finish_reason_of(r);
   return out;
+}
+
+std::string LLMEngine::finish_reason_of(const Request& r) const {
+  if (r.stopped_by_string) return "stop";
+  return is_done(r) ? finish_reason_name(r.seq->finish_reason) : "";
 }
 
 RequestOutput LLMEngine::delta_of(Request& r) const {
@@ -311,8 +315,7 @@ RequestOutput LLMEngine::delta_of(Request& r) const {
     out.text = r.text.substr(r.reported_text, upto - r.reported_text);
     r.reported_text = upto;
   }
-  if (r.stopped_by_string) out.finish_reason = "stop";
-  else if (out.finished) out.finish_reason = finish_reason_name(seq.finish_reason);
+  out.finish_reason = finish_reason_of(r);
   return out;
 }
 

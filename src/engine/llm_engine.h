@@ -55,6 +55,7 @@ class LLMEngine {
   void detokenize(Request& request);
   RequestOutput output_of(const Request& request) const;
   RequestOutput delta_of(Request& request) const;
+  std::string finish_reason_of(const Request& request) const;  // "" while it runs
 
   Config config_;
   std::optional<Tokenizer> tokenizer_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -9,13 +10,23 @@
 
 namespace nanovllm {
 
+double log_normalizer(std::span<const float> row) {
+  double mx = -std::numeric_limits<double>::infinity();
+  for (float v : row) mx = std::max(mx, double(v));
+  double sum = 0;
+  for (float v : row) sum += std::exp(double(v) - mx);
+  return mx + std::log(sum);
+}
+
+void log_softmax_into(std::span<const float> row, float* out) {
+  const double log_z = log_normalizer(row);
+  for (size_t i = 0; i < row.size(); ++i) out[i] = float(double(row[i]) - log_z);
+}
+
 TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t top_n) {
   const int64_t V = int64_t(logits.size());
   NANOVLLM_CHECK(token >= 0 && token < V, "logprobs: token ", token, " outside the vocabulary [0, ", V, ")");
-  const float max = *std::max_element(logits.begin(), logits.end());
-  double sum = 0;
-  for (float x : logits) sum += std::exp(double(x) - max);
-  const double log_z = double(max) + std::log(sum);
+  const double log_z = log_normalizer(logits);
   TokenLogprob out;
   out.logprob = float(double(logits[size_t(token)]) - log_z);
   const int64_t n = std::min<int64_t>(top_n, V);

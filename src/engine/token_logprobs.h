@@ -8,6 +8,10 @@
 
 namespace nanovllm {
 
+// log(sum(exp(row))), in double: the normalizer of a row's log-softmax.
+double log_normalizer(std::span<const float> row);
+// out[i] = row[i] - log_normalizer(row): the log-softmax of one row.
+void log_softmax_into(std::span<const float> row, float* out);
 // logits: one row [V] (float32). top_n most likely tokens with theirs, most likely first (ties:
 // the lower id first).
 TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t top_n);
