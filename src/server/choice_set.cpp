@@ -4,11 +4,13 @@
 
 namespace nanovllm::server {
 
-bool ChoiceSnapshot::all_finished() const {
+bool all_finished(const std::vector<ChoiceState>& choices) {
   for (const ChoiceState& c : choices)
     if (!c.finished) return false;
   return true;
 }
+
+bool ChoiceSnapshot::all_finished() const { return server::all_finished(choices); }
 
 void ChoiceSet::set_prompt_tokens(size_t index, int32_t n) {
   std::lock_guard lock(mutex_);
@@ -77,15 +79,9 @@ ChoiceSnapshot ChoiceSet::wait_newer(uint64_t seen, std::chrono::milliseconds ti
   return s;
 }
 
-bool ChoiceSet::all_finished() const {
-  for (const ChoiceState& c : choices_)
-    if (!c.finished) return false;
-  return true;
-}
-
 ChoiceSnapshot ChoiceSet::wait_done(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, timeout, [&] { return error_.has_value() || (admitted_ && all_finished()); });
+  changed_.wait_for(lock, timeout, [&] { return error_.has_value() || (admitted_ && all_finished(choices_)); });
   return {version_, choices_, error_, error_status_, admitted_};
 }
 

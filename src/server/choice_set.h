@@ -33,6 +33,8 @@ struct ChoiceState {
   bool finished = false;
 };
 
+bool all_finished(const std::vector<ChoiceState>& choices);
+
 struct ChoiceSnapshot {
   uint64_t version = 0;             // grows with every change
   std::vector<ChoiceState> choices;
@@ -71,7 +73,6 @@ class ChoiceSet {
  private:
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
-  bool all_finished() const;  // under mutex_
   std::vector<ChoiceState> choices_;
   std::optional<std::string> error_;
   int error_status_ = 0;

@@ -127,23 +127,29 @@ void EngineWorker::abort_cancelled() {
 }
 
 // A token decoded alone loses what its predecessor implies (SentencePiece drops a leading
-// space at the start of a text): decode the pair and keep what the token adds.
-std::string EngineWorker::token_text(int32_t previous, int32_t token) const {
+// space at the start of a text): decode the pair and keep what the token adds. `before` is the
+// predecessor decoded alone (one decode for all the candidates of a position).
+std::string EngineWorker::token_text(int32_t previous, const std::string& before, int32_t token) const {
   if (previous < 0) return llm_.decode({token});
-  const std::string before = llm_.decode({previous});
   const std::string both = llm_.decode({previous, token});
   return both.compare(0, before.size(), before) == 0 ? both.substr(before.size()) : llm_.decode({token});
+}
+
+LogprobEntry EngineWorker::logprob_entry(int32_t previous, int32_t token, const TokenLogprob* lp) const {
+  const std::string before = previous < 0 ? std::string() : llm_.decode({previous});
+  LogprobEntry e;
+  e.token = token_text(previous, before, token);
+  e.known = lp != nullptr;
+  if (!lp) return e;
+  e.logprob = lp->logprob;
+  for (const auto& [id, value] : lp->top) e.top.emplace_back(token_text(previous, before, id), value);
+  return e;
 }
 
 std::vector<LogprobEntry> EngineWorker::logprob_entries(const RequestOutput& out, int32_t& previous) const {
   std::vector<LogprobEntry> entries;
   for (size_t k = 0; k < out.logprobs.size() && k < out.token_ids.size(); ++k) {
-    const TokenLogprob& lp = out.logprobs[k];
-    LogprobEntry e;
-    e.token = token_text(previous, out.token_ids[k]);
-    e.logprob = lp.logprob;
-    for (const auto& [id, value] : lp.top) e.top.emplace_back(token_text(previous, id), value);
-    entries.push_back(std::move(e));
+    entries.push_back(logprob_entry(previous, out.token_ids[k], &out.logprobs[k]));
     previous = out.token_ids[k];
   }
   if (out.logprobs.empty() && !out.token_ids.empty()) previous = out.token_ids.back();
@@ -154,16 +160,8 @@ std::vector<LogprobEntry> EngineWorker::prompt_entries(const RequestOutput& out,
                                                        const std::vector<int32_t>& prompt) const {
   std::vector<LogprobEntry> entries;
   for (size_t k = 0; k < prompt.size(); ++k) {
-    const int32_t previous = k == 0 ? -1 : prompt[k - 1];
-    LogprobEntry e;
-    e.token = token_text(previous, prompt[k]);
-    e.known = false;
-    if (k < out.prompt_logprobs.size() && out.prompt_logprobs[k]) {
-      e.logprob = out.prompt_logprobs[k]->logprob;
-      e.known = true;
-      for (const auto& [id, value] : out.prompt_logprobs[k]->top) e.top.emplace_back(token_text(previous, id), value);
-    }
-    entries.push_back(std::move(e));
+    const bool known = k < out.prompt_logprobs.size() && out.prompt_logprobs[k].has_value();
+    entries.push_back(logprob_entry(k == 0 ? -1 : prompt[k - 1], prompt[k], known ? &*out.prompt_logprobs[k] : nullptr));
   }
   return entries;
 }
@@ -191,17 +189,20 @@ void EngineWorker::publish(const std::vector<RequestOutput>& outputs) {
       update_metrics([&](ServerMetrics& m) { m.time_to_first_token.observe(since_arrival); });
     }
     run.tokens += int32_t(out.token_ids.size());
-    const Running r = run;
+    const std::shared_ptr<ChoiceSet> choices = run.choices;
+    const size_t index = run.index;
     if (out.finished) {
+      const int32_t tokens = run.tokens;
+      const double first_token_s = run.first_token_s;
       running_.erase(it);  // counted out before the client hears it finished
       running_count_.store(int64_t(running_.size()));
       update_metrics([&](ServerMetrics& m) {
         ++(out.finish_reason == "length" ? m.finished_length : m.finished_stop);
         m.e2e_request_latency.observe(since_arrival);
-        if (r.tokens > 1) m.time_per_output_token.observe((since_arrival - r.first_token_s) / (r.tokens - 1));
+        if (tokens > 1) m.time_per_output_token.observe((since_arrival - first_token_s) / (tokens - 1));
       });
     }
-    r.choices->update(r.index, out, std::move(logprobs));
+    choices->update(index, out, std::move(logprobs));
   }
 }
 

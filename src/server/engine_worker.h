@@ -81,7 +81,9 @@ class EngineWorker {
   // The response's view of a delta's logprobs: each token as the text it adds after `previous`.
   std::vector<LogprobEntry> logprob_entries(const RequestOutput& out, int32_t& previous) const;
   std::vector<LogprobEntry> prompt_entries(const RequestOutput& out, const std::vector<int32_t>& prompt) const;
-  std::string token_text(int32_t previous, int32_t token) const;
+  std::string token_text(int32_t previous, const std::string& before, int32_t token) const;
+  // `token` after `previous` (-1: none) as a response shows it, with `lp` (null: unknown).
+  LogprobEntry logprob_entry(int32_t previous, int32_t token, const TokenLogprob* lp) const;
 
   LLM& llm_;
   SamplingParams model_defaults_;

@@ -146,6 +146,18 @@ void HttpServer::handle_models(httplib::Response& res) const {
   reply_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
 }
 
+// Runs `parse` (a request parser); a RequestError becomes the 400 naming its field. False then.
+template <class Parse>
+bool parsed(httplib::Response& res, Parse parse) {
+  try {
+    parse();
+    return true;
+  } catch (const RequestError& e) {
+    reply_error(res, e.status(), e.what(), e.param());
+    return false;
+  }
+}
+
 // The engine thread's answer, or the HTTP error it stands for.
 template <class Result>
 bool engine_answer(std::future<Result>& future, httplib::Response& res, Result& out) {
@@ -162,12 +174,7 @@ bool engine_answer(std::future<Result>& future, httplib::Response& res, Result& 
 
 void HttpServer::handle_tokenize(const httplib::Request& req, httplib::Response& res) {
   TokenizeRequest request;
-  try {
-    request = parse_tokenize_request(req.body);
-  } catch (const RequestError& e) {
-    reply_error(res, e.status(), e.what(), e.param());
-    return;
-  }
+  if (!parsed(res, [&] { request = parse_tokenize_request(req.body); })) return;
   auto future = worker_->run_on_engine<std::vector<int32_t>>([request](LLM& llm) {
     if (request.prompt) return llm.encode(*request.prompt, request.add_special_tokens);
     return llm.encode(llm.apply_chat_template(request.messages, request.add_generation_prompt,
@@ -181,12 +188,7 @@ void HttpServer::handle_tokenize(const httplib::Request& req, httplib::Response&
 
 void HttpServer::handle_detokenize(const httplib::Request& req, httplib::Response& res) {
   std::vector<int32_t> ids;
-  try {
-    ids = parse_detokenize_request(req.body);
-  } catch (const RequestError& e) {
-    reply_error(res, e.status(), e.what(), e.param());
-    return;
-  }
+  if (!parsed(res, [&] { ids = parse_detokenize_request(req.body); })) return;
   auto future = worker_->run_on_engine<std::string>([ids](LLM& llm) { return llm.decode(ids); });
   std::string text;
   if (!engine_answer(future, res, text)) return;
@@ -195,12 +197,8 @@ void HttpServer::handle_detokenize(const httplib::Request& req, httplib::Respons
 
 void HttpServer::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
   GenerationRequest request;
-  try {
-    request = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
-  } catch (const RequestError& e) {
-    reply_error(res, e.status(), e.what(), e.param());
+  if (!parsed(res, [&] { request = chat ? parse_chat_request(req.body) : parse_completion_request(req.body); }))
     return;
-  }
   if (!request.model.empty() && request.model != options_.served_model_name) {
     reply_error(res, 404, "the model '" + request.model + "' does not exist; this server serves '" +
                               options_.served_model_name + "'", "model");
