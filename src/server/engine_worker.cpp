@@ -107,7 +107,7 @@ void EngineWorker::admit(Pending& p) {
       running_.erase(id);
     }
     running_count_.store(int64_t(running_.size()));
-    update_metrics([&](ServerMetrics& m) { m.failed += int64_t(r.prompts.size()); });
+    update_metrics([&](ServerMetrics& m) { m.failed += int64_t(r.prompts.size()) * r.n; });
     // nanovllm::Error: the request is at fault (the engine names what); anything else is ours.
     const bool bad_request = dynamic_cast<const Error*>(&e) != nullptr;
     p.choices->fail(bad_request ? 400 : 500, bad_request ? e.what() : std::string("internal error: ") + e.what());

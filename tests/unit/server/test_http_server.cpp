@@ -380,6 +380,7 @@ TEST_F(HttpServerTest, MetricsCountTokensAndRequests) {
   // " was a little girl ...": ends on the stop string.
   post("/v1/completions", {{"prompt", refs[0].prompt}, {"max_tokens", 20}, {"stop", "little"}, {"temperature", 0}});
   post("/v1/completions", {{"prompt", {100000}}});  // refused
+  post("/v1/completions", {{"prompt", {100000}}, {"n", 2}});  // refused: two choices
   auto res = client().Get("/metrics");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);
@@ -395,7 +396,7 @@ TEST_F(HttpServerTest, MetricsCountTokensAndRequests) {
   EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"length\"}"), 2);
   EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"stop\"}"), 1);
   EXPECT_EQ(metric_value(text, "nanovllm:request_success_total{model_name=\"stories\",finished_reason=\"abort\"}"), 0);
-  EXPECT_EQ(metric_value(text, "nanovllm:request_failure_total" + m), 1);
+  EXPECT_EQ(metric_value(text, "nanovllm:request_failure_total" + m), 3);  // counted per choice
   EXPECT_NE(text.find("# TYPE nanovllm:generation_tokens_total counter"), std::string::npos);
   // One latency sample for each of the three finished requests.
   EXPECT_EQ(metric_value(text, "nanovllm:time_to_first_token_seconds_count" + m), 3);
